@@ -1,0 +1,367 @@
+"""HTTPConnection: one HTTP/1.1 connection as a sans-IO state machine on h11.
+
+This module does no I/O. Bytes from the client go in through `receive_bytes()` and come
+out as a list of what happened (a request arrived, a piece of its body, its end, the
+client closed, or a protocol error with the canned response it implies). ASGI messages
+from the app go in through `send()` and come out as the bytes to write. The time, the
+socket and the tasks belong to the adapter in `protocol.py`.
+
+    conn = HTTPConnection(config, client=("127.0.0.1", 50000), server=("127.0.0.1", 8000))
+    happened = conn.receive_bytes(b"GET / HTTP/1.1\\r\\nhost: t\\r\\n\\r\\n")
+    data = conn.send({"type": "http.response.start", "status": 200, "headers": []})
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import h11
+
+from ferry.server.config import Config
+from ferry.server.errors import ASGIProtocolError, canned_response
+from ferry.server.scope import build_http_scope
+from ferry.server.types import HTTPScope, Message
+
+# --- What receive_bytes() reports -------------------------------------------------------
+
+
+@dataclass(slots=True)
+class RequestReceived:
+    """A complete request head arrived; `scope` is the ASGI `http` scope built from it."""
+
+    scope: HTTPScope
+
+
+@dataclass(slots=True)
+class BodyReceived:
+    """A piece of the current request's body."""
+
+    body: bytes
+
+
+@dataclass(slots=True)
+class RequestComplete:
+    """The current request's body is complete."""
+
+
+@dataclass(slots=True)
+class ClientClosed:
+    """The client closed its side of the connection."""
+
+
+@dataclass(slots=True)
+class Rejected:
+    """The client broke the protocol or a limit: write `data` (maybe empty), then close.
+
+    `status` is the status of the canned response in `data`, or the status it would have
+    had when a response was already under way and only a close is possible.
+    """
+
+    status: int
+    data: bytes
+
+
+Happened = RequestReceived | BodyReceived | RequestComplete | ClientClosed | Rejected
+
+_REQUEST_COMPLETE = RequestComplete()
+_CLIENT_CLOSED = ClientClosed()
+
+# RFC 9110 §6.4.1: these responses never have content, whatever their headers say.
+_NO_CONTENT_STATUSES = frozenset({204, 304})
+
+
+class DefaultHeaders:
+    """The headers added to every response (`Server`, `Date`, `--header` ones).
+
+    The adapter refreshes `date` once a second, so the connection never reads a clock.
+    """
+
+    __slots__ = ("_date", "_fixed", "headers", "include_date")
+
+    def __init__(self, config: Config) -> None:
+        fixed: list[tuple[bytes, bytes]] = []
+        if config.server_header:
+            fixed.append((b"server", b"ferry"))
+        fixed.extend((n.lower().encode("latin-1"), v.encode("latin-1")) for n, v in config.headers)
+        self._fixed = fixed
+        self._date = b""
+        self.include_date = config.date_header
+        self.headers: list[tuple[bytes, bytes]] = list(fixed)
+
+    @property
+    def date(self) -> bytes:
+        """The current `Date` value (RFC 9110 §5.6.7 IMF-fixdate)."""
+        return self._date
+
+    def set_date(self, date: bytes) -> None:
+        """Take a new `Date` value; called by the adapter when the second changes."""
+        self._date = date
+        if self.include_date:
+            self.headers = [*self._fixed, (b"date", date)]
+
+
+class HTTPConnection:
+    """The sans-IO core of one HTTP/1.1 connection: bytes <-> ASGI events, no I/O.
+
+    One request is in flight at a time: h11 holds pipelined bytes back until the current
+    response is complete, and `receive_bytes()` / `next_events()` then report the next
+    request.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        client: tuple[str, int] | None,
+        server: tuple[str, int | None] | None,
+        *,
+        scheme: str = "http",
+        default_headers: DefaultHeaders | None = None,
+        state: dict[str, Any] | None = None,
+    ) -> None:
+        self.config = config
+        self.client = client
+        self.server = server
+        self.scheme = scheme
+        self.default_headers = default_headers or DefaultHeaders(config)
+        self.state = state
+        self.trusted_proxy = config.is_trusted_proxy(client[0] if client else None)
+        self._h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=config.max_header_bytes)
+        self._max_body_bytes = config.max_body_bytes
+        self._start_cycle()
+
+    def _start_cycle(self) -> None:
+        # Per-request state, reset for each request on this connection.
+        self._method = b""
+        self._body_bytes = 0
+        self._request_complete = False
+        self._response_start: Message | None = None  # held until the first body message
+        self.response_started = False  # bytes of the response head were produced
+        self.response_complete = False
+        self._response_has_body = True
+
+    # --- bytes in --------------------------------------------------------------------
+
+    @property
+    def keep_alive(self) -> bool:
+        """False once this connection must close after the current response."""
+        return self._h11.our_state is not h11.MUST_CLOSE and self._h11.their_state not in (
+            h11.MUST_CLOSE,
+            h11.CLOSED,
+            h11.ERROR,
+        )
+
+    @property
+    def is_idle(self) -> bool:
+        """True between requests: no request head has started to arrive."""
+        return self._h11.their_state is h11.IDLE and not self._h11.trailing_data[0]
+
+    @property
+    def awaits_100_continue(self) -> bool:
+        """The client sent `Expect: 100-continue` and waits before sending the body."""
+        return self._h11.they_are_waiting_for_100_continue
+
+    def receive_bytes(self, data: bytes) -> list[Happened]:
+        """Feed bytes read from the socket; report what they completed."""
+        self._h11.receive_data(data)
+        return self.next_events()
+
+    def receive_eof(self) -> list[Happened]:
+        """The client half-closed or closed the connection."""
+        self._h11.receive_data(b"")
+        return self.next_events()
+
+    def next_events(self) -> list[Happened]:
+        """Report what the bytes received so far complete.
+
+        Also called by the adapter after a response completes, to pick up a pipelined
+        request that h11 held back.
+        """
+        happened: list[Happened] = []
+        h11_conn = self._h11
+        if (
+            self.response_complete
+            and h11_conn.our_state is h11.DONE
+            and h11_conn.their_state is h11.DONE
+        ):
+            self._next_cycle()
+        while True:
+            try:
+                event = h11_conn.next_event()
+            except h11.RemoteProtocolError as exc:
+                happened.append(self._reject(exc.error_status_hint, str(exc)))
+                return happened
+            event_type = type(event)
+            if event_type is h11.Data:
+                self._receive_body(event.data, happened)  # type: ignore[union-attr]
+                if happened and type(happened[-1]) is Rejected:
+                    return happened
+            elif event_type is h11.Request:
+                rejected = self._receive_request(event, happened)  # type: ignore[arg-type]
+                if rejected:
+                    return happened
+            elif event_type is h11.EndOfMessage:
+                self._request_complete = True
+                if self.response_complete:
+                    # The app answered without reading the whole body; now that the rest
+                    # has been read (and dropped) the next request may begin.
+                    if h11_conn.our_state is h11.DONE:
+                        self._next_cycle()
+                else:
+                    happened.append(_REQUEST_COMPLETE)
+            elif event is h11.NEED_DATA or event is h11.PAUSED:
+                return happened
+            elif event_type is h11.ConnectionClosed:
+                happened.append(_CLIENT_CLOSED)
+                return happened
+            # h11 reports nothing else to a server.
+
+    def _receive_request(self, request: h11.Request, happened: list[Happened]) -> bool:
+        self._method = request.method
+        if self._max_body_bytes:
+            for name, value in request.headers:
+                if name == b"content-length" and int(value) > self._max_body_bytes:
+                    # RFC 9110 §15.5.14: refuse before the app reads any of it.
+                    happened.append(self._reject(413))
+                    return True
+        scope = build_http_scope(
+            request,
+            client=self.client,
+            server=self.server,
+            scheme=self.scheme,
+            root_path=self.config.root_path,
+            state=self.state,
+            trusted_proxy=self.trusted_proxy,
+            config=self.config,
+        )
+        happened.append(RequestReceived(scope))
+        return False
+
+    def _receive_body(self, data: bytes, happened: list[Happened]) -> None:
+        self._body_bytes += len(data)
+        if self._max_body_bytes and self._body_bytes > self._max_body_bytes:
+            happened.append(self._reject(413))
+        elif not self.response_complete:
+            happened.append(BodyReceived(data))
+
+    def _reject(self, status: int, detail: str | None = None) -> Rejected:
+        """The client broke the protocol or a limit: a canned response if none started."""
+        if self.response_started or self._h11.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
+            return Rejected(status, b"")
+        self.response_started = self.response_complete = True
+        if status != 400 or not detail:
+            detail = None  # h11's wording is only worth showing for a malformed request
+        return Rejected(status, self.canned(status, detail and f"Bad Request: {detail}"))
+
+    def canned(self, status: int, detail: str | None = None) -> bytes:
+        """A canned response that also closes the connection (see `errors.canned_response`)."""
+        date = self.default_headers.date if self.default_headers.include_date else None
+        return canned_response(status, detail, date=date)
+
+    # --- ASGI messages in, bytes out -------------------------------------------------
+
+    def send_100_continue(self) -> bytes:
+        """The bytes of `100 Continue`, sent when the app first asks for the body."""
+        return self._h11.send(h11.InformationalResponse(status_code=100, headers=[])) or b""
+
+    def send(self, message: Message) -> bytes:
+        """Turn one ASGI `http.response.*` message from the app into bytes to write.
+
+        Raises:
+            ASGIProtocolError: the message is out of order, has the wrong type or keys of
+                the wrong type, or carries a header h11 refuses (such as a value with CR
+                or LF). The response is then not written.
+        """
+        message_type = message["type"]
+        if message_type == "http.response.start":
+            if self._response_start is not None or self.response_started:
+                raise ASGIProtocolError(
+                    "Expected 'http.response.body', got a second 'http.response.start'."
+                )
+            self._check_start(message)
+            self._response_start = message
+            return b""
+        if message_type == "http.response.body":
+            if self.response_complete:
+                raise ASGIProtocolError(
+                    "Unexpected 'http.response.body' after the response was complete."
+                )
+            if self._response_start is None and not self.response_started:
+                raise ASGIProtocolError(
+                    "Expected 'http.response.start' before 'http.response.body'."
+                )
+            body = message.get("body", b"")
+            more_body = message.get("more_body", False)
+            if not isinstance(body, bytes | bytearray | memoryview):
+                raise ASGIProtocolError("'http.response.body' needs 'body' to be bytes.")
+            return self._send_body(bytes(body), bool(more_body))
+        raise ASGIProtocolError(
+            f"Expected 'http.response.start' or 'http.response.body', got {message_type!r}."
+        )
+
+    def _check_start(self, message: Message) -> None:
+        status = message.get("status")
+        if type(status) is not int or not 200 <= status <= 599:
+            raise ASGIProtocolError(
+                f"'http.response.start' needs an int 'status' from 200 to 599, got {status!r}."
+            )
+        for header in message.get("headers", ()):
+            if (
+                len(header) != 2
+                or not isinstance(header[0], bytes)
+                or not isinstance(header[1], bytes)
+            ):
+                raise ASGIProtocolError(
+                    f"'http.response.start' headers must be (bytes, bytes) pairs, got {header!r}."
+                )
+
+    def _send_body(self, body: bytes, more_body: bool) -> bytes:
+        out = b""
+        start = self._response_start
+        if start is not None:
+            # The head was held back until now so that a body known in full gets a
+            # Content-Length (one write, keep-alive) instead of chunked framing.
+            self._response_start = None
+            out = self._send_head(start, None if more_body else len(body))
+        h11_conn = self._h11
+        try:
+            if body and self._response_has_body:
+                out += h11_conn.send(h11.Data(data=body)) or b""
+            if not more_body:
+                out += h11_conn.send(h11.EndOfMessage()) or b""
+        except h11.LocalProtocolError as exc:
+            # e.g. more body than its own Content-Length declared.
+            self.response_complete = True
+            raise ASGIProtocolError(f"Invalid response body: {exc}") from None
+        if not more_body:
+            self._finish_response()
+        return out
+
+    def _send_head(self, start: Message, content_length: int | None) -> bytes:
+        status: int = start["status"]
+        headers = list(start.get("headers", ()))
+        self._response_has_body = status not in _NO_CONTENT_STATUSES and self._method != b"HEAD"
+        if content_length is not None and status not in _NO_CONTENT_STATUSES:
+            for name, _ in headers:
+                lowered = name.lower()
+                if lowered == b"content-length" or lowered == b"transfer-encoding":
+                    break
+            else:
+                headers.append((b"content-length", b"%d" % content_length))
+        headers.extend(self.default_headers.headers)
+        try:
+            data = self._h11.send(h11.Response(status_code=status, headers=headers)) or b""
+        except h11.LocalProtocolError as exc:
+            # RFC 9112 §2.2: no CR, LF or NUL in a field; never write a split response.
+            self.response_complete = True
+            raise ASGIProtocolError(f"Invalid response header: {exc}") from None
+        self.response_started = True
+        return data
+
+    def _finish_response(self) -> None:
+        # The next request (maybe already buffered) is picked up by next_events().
+        self.response_complete = True
+
+    def _next_cycle(self) -> None:
+        self._h11.start_next_cycle()
+        self._start_cycle()

@@ -1,0 +1,80 @@
+"""build_http_scope(): an h11 `Request` plus the connection's addresses -> the ASGI scope.
+
+h11 has already validated the request line and the headers and lowercased the header
+names, so nothing here parses or checks them again (ASGI HTTP spec, "HTTP Connection
+Scope").
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import unquote_to_bytes
+
+import h11
+
+from ferry.server.config import Config
+from ferry.server.proxy_headers import resolve_proxy
+from ferry.server.types import ASGIVersions, HTTPScope
+
+ASGI_VERSIONS: ASGIVersions = {"version": "3.0", "spec_version": "2.4"}
+
+_HTTP_VERSIONS = {b"1.1": "1.1", b"1.0": "1.0"}
+
+
+def build_http_scope(
+    request: h11.Request,
+    *,
+    client: tuple[str, int] | None,
+    server: tuple[str, int | None] | None,
+    scheme: str,
+    root_path: str,
+    state: dict[str, Any] | None,
+    trusted_proxy: bool,
+    config: Config,
+) -> HTTPScope:
+    """Build the `http` scope for one request.
+
+    `path` is `raw_path` percent-decoded as UTF-8 (invalid sequences become U+FFFD);
+    `query_string` stays raw. With `trusted_proxy`, `X-Forwarded-*` and `Forwarded`
+    headers may change `client` and `scheme`. `state` is copied so that one request's
+    changes never reach another's.
+    """
+    raw_path, _, query_string = request.target.partition(b"?")
+    if not raw_path.startswith(b"/"):
+        raw_path = _origin_form(raw_path)
+    if b"%" in raw_path:
+        path = unquote_to_bytes(raw_path).decode("utf-8", "replace")
+    else:
+        path = raw_path.decode("utf-8", "replace")
+    headers = list(request.headers)
+    if trusted_proxy:
+        client, scheme = resolve_proxy(headers, client, scheme, config)
+    scope: HTTPScope = {
+        "type": "http",
+        "asgi": ASGI_VERSIONS,
+        "http_version": _HTTP_VERSIONS.get(request.http_version)
+        or request.http_version.decode("ascii"),
+        "method": request.method.decode("ascii"),
+        "scheme": scheme,
+        "path": root_path + path,
+        "raw_path": raw_path,
+        "query_string": query_string,
+        "root_path": root_path,
+        "headers": headers,
+        "client": client,
+        "server": server,
+    }
+    if state is not None:
+        scope["state"] = state.copy()
+    return scope
+
+
+def _origin_form(target: bytes) -> bytes:
+    """The path of an absolute-form or asterisk-form target (RFC 9112 §3.2.2, §3.2.4)."""
+    if target == b"*":
+        return b"*"
+    _, sep, rest = target.partition(b"://")
+    if not sep:
+        return target
+    slash = rest.find(b"/")
+    return rest[slash:] if slash >= 0 else b"/"
