@@ -132,7 +132,9 @@ def test_app_may_answer_startup_before_receiving_it() -> None:
 # --- an app that does not support lifespan ---------------------------------------------------
 
 
-async def raises_at_once(scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
+async def raises_at_once(
+    scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
+) -> None:
     assert scope["type"] == "http", "only HTTP is supported"
 
 
@@ -143,7 +145,9 @@ async def raises_after_receiving(
     raise RuntimeError("no lifespan here")
 
 
-async def returns_at_once(scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
+async def returns_at_once(
+    scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
+) -> None:
     if scope["type"] != "http":
         return
 
@@ -215,7 +219,7 @@ def test_startup_failed_raises_with_the_apps_message_in_every_mode(mode: Lifespa
 
 def test_startup_failed_without_a_message_still_raises() -> None:
     app = Recorder(startup={"type": "lifespan.startup.failed"})
-    with pytest.raises(LifespanStartupError, match="lifespan.startup.failed"):
+    with pytest.raises(LifespanStartupError, match=r"lifespan\.startup\.failed"):
         run_startup(app, "auto")
 
 
@@ -225,7 +229,7 @@ def test_startup_failed_then_raising_still_reports_the_apps_message() -> None:
         await send({"type": "lifespan.startup.failed", "message": "bad settings"})
         raise RuntimeError("and then it raised")
 
-    with pytest.raises(LifespanStartupError, match="^bad settings$"):
+    with pytest.raises(LifespanStartupError, match=r"^bad settings$"):
         run_startup(app, "auto")
 
 
@@ -354,7 +358,7 @@ def test_a_wrong_lifespan_message_fails_startup_even_in_auto_mode(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     app = Recorder(startup={"type": "lifespan.shutdown.complete"})
-    with pytest.raises(LifespanStartupError, match="but got 'lifespan.shutdown.complete'"):
+    with pytest.raises(LifespanStartupError, match=r"but got 'lifespan\.shutdown\.complete'"):
         run_startup(app, "auto")
     assert UNSUPPORTED not in messages(caplog, logging.INFO)
 

@@ -6,7 +6,8 @@ FERRY_TIMEOUT_KEEP_ALIVE, and the app itself FERRY_APP. The command line wins ov
 environment, and the environment over the `Config` default. In the environment a switch is
 `1/true/yes/on` or `0/false/no/off`; a repeatable option holds several values:
 FERRY_HEADER="x-a:1,x-b:2" (a comma starts a new header only when a `NAME:` follows it, so
-values may contain commas) and FERRY_RELOAD_DIR="src:lib" (separated like PATH).
+values may contain commas) and FERRY_RELOAD_DIR="src:lib" (separated like PATH). An empty
+variable counts as unset.
 
 Exit codes: 0 after a clean shutdown; 1 when the configuration is refused or the server cannot
 start, with one line `ferry: error: <reason>` on stderr; 2 for a usage error, as argparse does.
@@ -170,7 +171,7 @@ def _boolean(text: str) -> bool:
     value = text.strip().lower()
     if value in ("1", "true", "yes", "on"):
         return True
-    if value in ("0", "false", "no", "off", ""):
+    if value in ("0", "false", "no", "off"):
         return False
     raise ValueError(f"{text!r} is not a boolean (use true or false)")
 
@@ -227,7 +228,12 @@ SERVER_OPTIONS: tuple[Option, ...] = (
         split_networks,
         metavar="IPS",
     ),
-    Option("--limit-concurrency", "limit_concurrency", "answer 503 beyond this many connections at once", _integer),
+    Option(
+        "--limit-concurrency",
+        "limit_concurrency",
+        "answer 503 beyond this many connections at once",
+        _integer,
+    ),
     Option(
         "--limit-max-requests",
         "limit_max_requests",
@@ -364,7 +370,7 @@ def config_from_args(args: argparse.Namespace, environ: Mapping[str, str]) -> Co
     options: dict[str, Any] = {}
     for option in SERVER_OPTIONS:
         value = getattr(args, option.dest)
-        if value is None and option.env in environ:
+        if value is None and environ.get(option.env):
             value = _from_environment(option, environ[option.env])
         if value is None:
             continue

@@ -160,14 +160,16 @@ class Config:
         try:
             address = ipaddress.ip_address(host)
         except ValueError:
-            # A Unix socket peer has no IP address: trust it only when told to by name.
-            return host in self.forwarded_allow_ips
+            # A peer without an IP address (a Unix socket) is trusted only through "*".
+            return False
         return any(address in network for network in self.trusted_networks)
 
 
 def _check_positive(name: str, value: int, *, allow_zero: bool = False) -> None:
     if not isinstance(value, int) or value < 0 or (value == 0 and not allow_zero):
-        raise ConfigError(f"{name}: {value!r} must be a {'non-negative' if allow_zero else 'positive'} integer")
+        raise ConfigError(
+            f"{name}: {value!r} must be a {'non-negative' if allow_zero else 'positive'} integer"
+        )
 
 
 def parse_header_option(text: str) -> tuple[str, str]:

@@ -179,12 +179,6 @@ class HTTPConnection:
         """
         happened: list[Happened] = []
         h11_conn = self._h11
-        if (
-            self.response_complete
-            and h11_conn.our_state is h11.DONE
-            and h11_conn.their_state is h11.DONE
-        ):
-            self._next_cycle()
         while True:
             try:
                 event = h11_conn.next_event()
@@ -359,8 +353,16 @@ class HTTPConnection:
         return data
 
     def _finish_response(self) -> None:
-        # The next request (maybe already buffered) is picked up by next_events().
         self.response_complete = True
+        if self._h11.our_state is h11.DONE and self._h11.their_state is h11.DONE:
+            # Keep-alive: ready for the next request, which may already be buffered
+            # (pipelining); `has_buffered_bytes` tells the adapter to ask next_events().
+            self._next_cycle()
+
+    @property
+    def has_buffered_bytes(self) -> bool:
+        """Bytes of a next request wait in h11's buffer (a pipelined request)."""
+        return bool(self._h11.trailing_data[0])
 
     def _next_cycle(self) -> None:
         self._h11.start_next_cycle()

@@ -11,11 +11,17 @@ a close when the app fails.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from ferry.server.errors import ASGIProtocolError, ClientDisconnected
 from ferry.server.logs import error_logger
-from ferry.server.types import ASGIApplication, ASGIReceiveEvent, ASGISendEvent, HTTPScope
+from ferry.server.types import (
+    ASGIApplication,
+    ASGIReceiveEvent,
+    ASGISendEvent,
+    HTTPScope,
+    Scope,
+)
 
 if TYPE_CHECKING:
     from ferry.server.protocol import HTTPProtocol
@@ -29,8 +35,8 @@ class RequestCycle:
     __slots__ = (
         "_body",
         "_body_complete",
-        "_body_size",
         "_body_delivered",
+        "_body_size",
         "_protocol",
         "_waiter",
         "disconnected",
@@ -149,7 +155,7 @@ class RequestCycle:
     async def run(self, app: ASGIApplication) -> None:
         """Call the app for this request, and answer for it when it fails."""
         try:
-            await app(self.scope, self.receive, self.send)
+            await app(cast(Scope, self.scope), self.receive, self.send)
         except ClientDisconnected:
             pass  # the app noticed that the client went away; nothing to answer
         except BaseException as exc:

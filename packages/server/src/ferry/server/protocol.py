@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, cast
 
 from ferry.server.config import Config
 from ferry.server.connection import (
@@ -27,7 +27,7 @@ from ferry.server.connection import (
 )
 from ferry.server.cycle import RequestCycle
 from ferry.server.flow import FlowControl
-from ferry.server.logs import access_logger, error_logger, format_access_line
+from ferry.server.logs import access_logger, format_access_line
 from ferry.server.types import ASGIApplication
 
 TaskFactory = Callable[[Coroutine[Any, Any, None]], "asyncio.Task[None]"]
@@ -56,7 +56,7 @@ def _task_factory(loop: asyncio.AbstractEventLoop) -> TaskFactory:
     # completion inside data_received, without a trip through the event loop.
     eager = getattr(asyncio, "eager_task_factory", None)
     if eager is not None:
-        return lambda coro: eager(loop, coro)  # type: ignore[no-any-return]
+        return lambda coro: eager(loop, coro)
     return loop.create_task
 
 
@@ -87,8 +87,8 @@ class HTTPProtocol(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:  # waypoint: accept
         """A connection was accepted: make its sans-IO core and start the header clock."""
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's transports are not asyncio.Transport subclasses, only alike.
+        self.transport = transport = cast(asyncio.Transport, transport)
         self.flow = FlowControl(transport)
         transport.set_write_buffer_limits(high=self.config.write_high_water_bytes)
         client = _address(transport.get_extra_info("peername"))
@@ -168,9 +168,8 @@ class HTTPProtocol(asyncio.Protocol):
                 self.cycle.request_complete()
         elif event_type is Rejected:
             self._reject(event)  # type: ignore[arg-type]
-        elif event_type is ClientClosed:
-            if self.cycle is None or self.cycle.response_complete:
-                self.transport.close()
+        elif event_type is ClientClosed and (self.cycle is None or self.cycle.response_complete):
+            self.transport.close()
 
     def _start_cycle(self, event: RequestReceived) -> None:  # waypoint: dispatch
         state = self.state
@@ -225,6 +224,8 @@ class HTTPProtocol(asyncio.Protocol):
             self.transport.close()
             return
         self._set_deadline(_KEEP_ALIVE_DEADLINE)
+        if not self.conn.has_buffered_bytes:
+            return  # the usual case: the next request has not arrived yet
         if self._processing:
             self._next_request_ready = True
         else:

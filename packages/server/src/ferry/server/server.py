@@ -21,7 +21,7 @@ import sys
 import threading
 from collections.abc import Callable
 from email.utils import formatdate
-from typing import Any
+from typing import Any, cast
 
 from ferry.server.config import Config, ConfigError
 from ferry.server.errors import StartupError
@@ -78,7 +78,8 @@ class Server:
         if isinstance(config.app, str):
             return import_app(config.app, factory=config.factory, app_dir=config.app_dir)
         if config.factory:
-            return config.app()  # type: ignore[call-arg, no-any-return]
+            factory = cast(Callable[[], ASGIApplication], config.app)
+            return factory()
         return config.app
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
@@ -261,7 +262,12 @@ def _bind_unix(path: str) -> socket.socket:
     return sock
 
 
-def _loop_factory(config: Config) -> Callable[[], asyncio.AbstractEventLoop]:
+def loop_factory(config: Config) -> Callable[[], asyncio.AbstractEventLoop]:
+    """The event loop `config.loop` asks for: uvloop for "auto" when it is installed.
+
+    Raises:
+        StartupError: "uvloop" was asked for and is not installed.
+    """
     if config.loop in ("auto", "uvloop"):
         try:
             import uvloop
@@ -269,7 +275,7 @@ def _loop_factory(config: Config) -> Callable[[], asyncio.AbstractEventLoop]:
             if config.loop == "uvloop":
                 raise StartupError("loop: uvloop is not installed") from None
         else:
-            return uvloop.new_event_loop  # type: ignore[no-any-return]
+            return uvloop.new_event_loop
     return asyncio.new_event_loop
 
 
@@ -286,7 +292,7 @@ def run_server(
     configure_logging(config.log_level, config.access_log)
     server = Server(config, on_started=on_started)
     try:
-        with asyncio.Runner(loop_factory=_loop_factory(config)) as runner:
+        with asyncio.Runner(loop_factory=loop_factory(config)) as runner:
             runner.run(server.serve(sockets))
     except (StartupError, ConfigError) as exc:
         print(f"ferry: error: {exc}", file=sys.stderr)

@@ -11,11 +11,15 @@ kernel's accept queue while workers come and go: none is refused during a restar
     a worker dies     start another in its place
 
 Workers are "spawn"ed, never forked: a fresh interpreter imports the app anew, which is what
-a reload needs, and no event loop or thread state is copied out of the parent.
+a reload needs, and no event loop or thread state is copied out of the parent. Each worker
+leaves the terminal's process group, so Ctrl+C reaches the supervisor alone and every worker
+is stopped the same way, by the supervisor. A pipe between the two lets a worker report that
+it accepts connections, and lets it notice when the supervisor is gone (it then stops too).
 
 The whole supervisor is one loop that waits on the workers' process sentinels, their
 "started" pipes, and a wake-up socket that signal handlers and the file watcher write to.
-Everything it decides happens in that loop, so no two decisions race.
+Everything it decides happens in that loop, so no two decisions race. Unix only: it relies
+on process groups, SIGHUP and SIGKILL.
 """
 
 from __future__ import annotations
@@ -58,9 +62,12 @@ class _FilesChanged:
 @dataclasses.dataclass(eq=False)
 class _Worker:
     process: BaseProcess
-    started_pipe: Connection | None
+    # The supervisor's end of the pipe to the worker: "started" arrives on it, and closing
+    # it tells the worker that the supervisor is gone.
+    pipe: Connection
     generation: int
     started: bool = False
+    pipe_closed: bool = False
     # When the worker was told to stop, and when it will be killed if it has not.
     kill_at: float | None = None
     # The old worker this one replaces once it has started (a one-by-one restart).
@@ -74,13 +81,15 @@ class _Worker:
 def run_supervised(config: Config) -> int:
     """Run `config.workers` worker processes (and, with `config.reload`, a file watcher).
 
-    Must be called from the main thread, which receives the signals. Returns the exit code:
-    0 when every worker stopped cleanly after SIGTERM or SIGINT; 1 when the sockets cannot
-    be bound, when a worker cannot start at all (its reason is printed by the worker), or
-    when a worker did not stop cleanly.
+    Must be called from the main thread, which receives the signals (Unix only). Returns
+    the exit code: 0 when every worker stopped cleanly after SIGTERM or SIGINT; 1 when a
+    worker did not stop cleanly, when no worker could ever start (the worker prints why),
+    or when the supervisor cannot start.
 
     Raises:
-        ConfigError: `config.app` is not an import string.
+        Nothing for a start-up failure: the sockets cannot be bound, or `--reload` has no
+        watchfiles or a missing directory; `ferry: error: <reason>` is printed to stderr
+        and 1 returned, as `run_server` does.
 
     Example:
         >>> run_supervised(Config(app="main:app", workers=4))  # doctest: +SKIP
@@ -102,6 +111,9 @@ def run_supervised(config: Config) -> int:
     finally:
         for sock in sockets:
             sock.close()
+        if config.uds is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(config.uds)
 
 
 def _reload_dirs(config: Config) -> list[str]:
@@ -125,7 +137,10 @@ class Supervisor:
         self, config: Config, sockets: list[socket.socket], reload_dirs: list[str]
     ) -> None:
         self.config = config
-        self.worker_config = dataclasses.replace(config, workers=1, reload=False)
+        # The workers serve the sockets bound here. The Unix socket file belongs to the
+        # supervisor too: a worker stopping in a restart must not remove it (a worker
+        # removes the file of the `uds` in its config), so workers are not told its name.
+        self.worker_config = dataclasses.replace(config, workers=1, reload=False, uds=None, fd=None)
         self.sockets = sockets
         self.reload_dirs = reload_dirs
         self.context = multiprocessing.get_context("spawn")
@@ -178,8 +193,8 @@ class Supervisor:
         waitables: list[Connection | socket.socket | int] = [self._wake_reader]
         for worker in self._all_workers():
             waitables.append(worker.process.sentinel)
-            if worker.started_pipe is not None:
-                waitables.append(worker.started_pipe)
+            if not worker.started and not worker.pipe_closed:
+                waitables.append(worker.pipe)
         wait(waitables, timeout=self._wait_timeout())
         with contextlib.suppress(BlockingIOError):
             while self._wake_reader.recv(512):
@@ -265,10 +280,14 @@ class Supervisor:
 
     def _shut_down(self, sig: signal.Signals) -> None:
         if self.shutting_down:
-            # A second signal: do not wait for requests in flight any longer.
-            logger.warning("Received %s again; killing the workers", sig.name)
-            for worker in self._all_workers():
-                _kill(worker)
+            # A second signal: do not wait for requests in flight any longer. A worker that
+            # is already stopping takes another signal as "force exit"; SIGINT is the one
+            # that means so everywhere.
+            logger.warning("Received %s again; forcing the workers to exit", sig.name)
+            hurry_at = time.monotonic() + STOP_MARGIN_S
+            for worker in self.stopping:
+                _signal(worker, signal.SIGINT)
+                worker.kill_at = min(worker.kill_at or hurry_at, hurry_at)
             return
         logger.info("Received %s; stopping the workers", sig.name)
         self.shutting_down = True
@@ -280,25 +299,23 @@ class Supervisor:
     # -- workers --------------------------------------------------------------------------
 
     def _spawn(self, replaces: _Worker | None = None) -> _Worker:
-        reader, writer = self.context.Pipe(duplex=False)
+        ours, theirs = self.context.Pipe()
         process = self.context.Process(
             target=_run_worker,
-            args=(self.worker_config, self.sockets, writer),
+            args=(self.worker_config, self.sockets, theirs),
             name="ferry-worker",
         )
         process.start()
-        # The child has its own copy now; closing ours lets the reader see the end when
-        # the child exits.
-        writer.close()
-        worker = _Worker(process, reader, self.generation, replaces=replaces)
+        # The child has its own copy now; with ours the only other end, the worker sees
+        # the pipe close when the supervisor exits, however it exits.
+        theirs.close()
+        worker = _Worker(process, ours, self.generation, replaces=replaces)
         logger.info("Started worker process [%d]", worker.pid)
         return worker
 
     def _stop(self, worker: _Worker) -> None:
-        # SIGTERM, not SIGINT: a worker that already got SIGINT from the terminal would take
-        # a second SIGINT as "force exit".
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(worker.pid, signal.SIGTERM)
+        # SIGTERM asks for a graceful stop; SIGINT is kept for "hurry" (see _shut_down).
+        _signal(worker, signal.SIGTERM)
         worker.kill_at = time.monotonic() + self.config.timeout_graceful_shutdown_s + STOP_MARGIN_S
         self.stopping.append(worker)
 
@@ -328,20 +345,17 @@ class Supervisor:
                 self._on_exit(worker)
 
     def _read_started(self, worker: _Worker) -> None:
-        pipe = worker.started_pipe
-        if pipe is None:
+        if worker.started or worker.pipe_closed:
             return
         try:
-            if not pipe.poll():
+            if not worker.pipe.poll():
                 return
-            pipe.recv()
+            worker.pipe.recv()
         except (EOFError, OSError):
-            # The worker exited without starting; its sentinel reports that.
-            pipe.close()
-            worker.started_pipe = None
+            # The worker exited without starting; its sentinel reports that. A closed pipe
+            # stays readable, so stop waiting on it.
+            worker.pipe_closed = True
             return
-        pipe.close()
-        worker.started_pipe = None
         worker.started = True
         self.ever_started = True
         self.restart_delay_s = FIRST_RESTART_DELAY_S
@@ -360,9 +374,7 @@ class Supervisor:
     def _on_exit(self, worker: _Worker) -> None:
         code = worker.process.exitcode
         worker.process.join()
-        if worker.started_pipe is not None:
-            worker.started_pipe.close()
-            worker.started_pipe = None
+        worker.pipe.close()
         if worker in self.stopping:
             self.stopping.remove(worker)
             # Killed by our own SIGTERM before it installed its handlers is clean too:
@@ -418,23 +430,38 @@ class Supervisor:
         for worker in self.stopping:
             if worker.kill_at is not None and now >= worker.kill_at:
                 logger.warning("Worker [%d] did not stop in time; killing it", worker.pid)
-                _kill(worker)
+                _signal(worker, signal.SIGKILL)
                 worker.kill_at = None
 
 
-def _kill(worker: _Worker) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(worker.pid, signal.SIGKILL)
+def _signal(worker: _Worker, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):  # it has just exited: reaped next round
+        os.kill(worker.pid, sig)
 
 
-def _run_worker(config: Config, sockets: list[socket.socket], started_pipe: Connection) -> None:
+def _run_worker(config: Config, sockets: list[socket.socket], pipe: Connection) -> None:
     # The body of a worker process: serve, and tell the supervisor once connections are
     # accepted, so that a one-by-one restart knows when to stop the old worker.
     from ferry.server.server import run_server
 
+    # Out of the terminal's process group: Ctrl+C goes to the supervisor only, which
+    # stops the workers itself (a worker hit by both would count two signals).
+    os.setpgrp()
+    threading.Thread(
+        target=_stop_with_supervisor, args=(pipe,), name="ferry-supervisor-watch", daemon=True
+    ).start()
+
     def report_started() -> None:
-        with contextlib.suppress(OSError):  # the supervisor is gone; serve regardless
-            started_pipe.send(True)
-        started_pipe.close()
+        with contextlib.suppress(OSError):  # the supervisor is gone: the watch stops us
+            pipe.send("started")
 
     sys.exit(run_server(config, sockets, on_started=report_started))
+
+
+def _stop_with_supervisor(pipe: Connection) -> None:
+    # The supervisor never writes to the pipe, so recv() returns only when its end closes:
+    # it has exited, even by SIGKILL. Stop gracefully, as on its SIGTERM.
+    with contextlib.suppress(EOFError, OSError):
+        while True:
+            pipe.recv()
+    os.kill(os.getpid(), signal.SIGTERM)

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from ferry.server.config import Config
-from ferry.server.server import Server
+from ferry.server.server import Server, loop_factory
 from ferry.server.types import ASGIApplication
 
 START_TIMEOUT_S = 10.0
@@ -27,7 +27,8 @@ START_TIMEOUT_S = 10.0
 def run_in_thread(app: ASGIApplication | str, **options: Any) -> Iterator[str]:
     """Serve `app` on 127.0.0.1, on a free port, in a background thread; yield its URL.
 
-    `options` are `Config` fields (for example `timeout_keep_alive_s=1`). Leaving the
+    `options` are `Config` fields (for example `timeout_keep_alive_s=1`); the event loop
+    is asyncio unless `loop="uvloop"` is given. Leaving the
     block shuts the server down gracefully and waits for its thread.
 
     Raises:
@@ -36,13 +37,15 @@ def run_in_thread(app: ASGIApplication | str, **options: Any) -> Iterator[str]:
     options.setdefault("host", "127.0.0.1")
     options.setdefault("port", 0)
     options.setdefault("timeout_graceful_shutdown_s", 5.0)
+    options.setdefault("loop", "asyncio")
     config = Config(app=app, **options)
     server = Server(config)
     failure: list[BaseException] = []
 
     def serve() -> None:
         try:
-            asyncio.run(server.serve())
+            with asyncio.Runner(loop_factory=loop_factory(config)) as runner:
+                runner.run(server.serve())
         except BaseException as exc:  # reported to the test below
             failure.append(exc)
 

@@ -10,7 +10,6 @@ from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any, Literal, NotRequired, TypedDict
 
 
-
 class ASGIVersions(TypedDict):
     version: str
     spec_version: str
