@@ -46,6 +46,7 @@ class RequestCycle:
         "scope",
         "start_time",
         "status",
+        "task",
     )
 
     def __init__(self, scope: HTTPScope, protocol: HTTPProtocol, start_time: float) -> None:
@@ -62,6 +63,7 @@ class RequestCycle:
         self.response_complete = False
         self.status = 0
         self.response_bytes = 0
+        self.task: asyncio.Task[None] | None = None  # set by the adapter unless done eagerly
 
     # --- fed by the adapter --------------------------------------------------------------
 
@@ -168,6 +170,11 @@ class RequestCycle:
             if not self.response_complete and not self.disconnected:
                 error_logger.error("ASGI callable returned without completing the response.")
                 self._fail("the app returned without completing the response")
+        finally:
+            state = self._protocol.state
+            state.active_requests -= 1
+            if self.task is not None:
+                state.tasks.discard(self.task)
 
     def _fail(self, reason: str) -> None:
         """A 500 when nothing was written yet; else close, so the client sees a cut body."""

@@ -183,19 +183,13 @@ class HTTPProtocol(asyncio.Protocol):
         state.total_requests += 1
         cycle = RequestCycle(event.scope, self, self.loop.time() if state.access_log else 0.0)
         self.cycle = cycle
-        task = self._create_task(self._run_cycle(cycle))
-        if not task.done():
+        task = self._create_task(cycle.run(state.app))
+        if not task.done():  # an eagerly started task may already be finished
+            cycle.task = task
             state.tasks.add(task)
-            task.add_done_callback(state.tasks.discard)
         limit = self.config.limit_max_requests
         if limit is not None and state.total_requests >= limit:
             state.on_request_limit()
-
-    async def _run_cycle(self, cycle: RequestCycle) -> None:
-        try:
-            await cycle.run(self.state.app)
-        finally:
-            self.state.active_requests -= 1
 
     def _reject(self, event: Rejected) -> None:
         if self.cycle is not None and not self.cycle.response_complete:
