@@ -49,7 +49,7 @@ class Config:
     uds: str | None = None
     fd: int | None = None
     factory: bool = False
-    app_dir: str | None = None
+    app_dir: str | None = "."  # like uvicorn: modules in the current directory import
     workers: int = 1
     reload: bool = False
     reload_dirs: tuple[str, ...] = ()

@@ -82,6 +82,7 @@ class HTTPProtocol(asyncio.Protocol):
         self._create_task = _task_factory(loop)
         self._processing = False
         self._next_request_ready = False
+        self.requests_started = 0
 
     # --- asyncio callbacks -----------------------------------------------------------------
 
@@ -181,6 +182,7 @@ class HTTPProtocol(asyncio.Protocol):
             return
         state.active_requests += 1
         state.total_requests += 1
+        self.requests_started += 1
         cycle = RequestCycle(event.scope, self, self.loop.time() if state.access_log else 0.0)
         self.cycle = cycle
         task = self._create_task(cycle.run(state.app))
@@ -274,8 +276,13 @@ class HTTPProtocol(asyncio.Protocol):
         self.transport.close()
 
     def shutdown(self) -> None:
-        """Graceful shutdown: close now if idle, else after the response in flight."""
-        if self.cycle is None:
+        """Graceful shutdown: close now if idle, else after the response in flight.
+
+        A connection that has not had its first request yet is left to serve one (then
+        closed): its client connected before the listener closed and is owed an answer.
+        The header timeout still bounds how long it may take.
+        """
+        if self.cycle is None and self.requests_started and self.conn.is_idle:
             self.transport.close()
 
     def abandon(self) -> None:
