@@ -132,7 +132,7 @@ def test_sigint_stops_accepting_new_connections(running: list[Running]) -> None:
         time.sleep(0.3)
         server.signal(signal.SIGINT)
         time.sleep(0.3)
-        with pytest.raises(OSError):
+        with pytest.raises(ConnectionRefusedError):
             socket.create_connection(("127.0.0.1", server.port), timeout=1).close()
         assert read_all(sock).endswith(b"slow done")
     assert server.wait() == 0
@@ -174,8 +174,10 @@ def test_lifespan_startup_failure_exits_non_zero_with_the_apps_message(tmp_path:
         "    await send({'type': 'lifespan.startup.failed', 'message': 'no database'})\n"
     )
     result = subprocess.run(
-        [sys.executable, "-m", "ferry.server", "serve", "failing_app:app"]
-        + ["--app-dir", str(tmp_path), "--port", str(free_port())],
+        [
+            *(sys.executable, "-m", "ferry.server", "serve", "failing_app:app"),
+            *("--app-dir", str(tmp_path), "--port", str(free_port())),
+        ],
         capture_output=True,
         text=True,
         timeout=30,
