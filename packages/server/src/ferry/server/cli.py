@@ -231,7 +231,7 @@ SERVER_OPTIONS: tuple[Option, ...] = (
     Option(
         "--limit-concurrency",
         "limit_concurrency",
-        "answer 503 beyond this many connections at once",
+        "answer 503 beyond this many requests in flight",
         _integer,
     ),
     Option(
