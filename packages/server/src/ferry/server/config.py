@@ -9,6 +9,7 @@ error names the option.
 from __future__ import annotations
 
 import ipaddress
+import re
 import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -111,7 +112,7 @@ class Config:
         if bool(self.ssl_keyfile) != bool(self.ssl_certfile):
             raise ConfigError("ssl_keyfile and ssl_certfile: give both or neither")
         for name, value in self.headers:
-            if not name or any(c in name + value for c in "\r\n\0") or ":" in name:
+            if not _is_header(name, value):
                 raise ConfigError(f"headers: {name!r}: {value!r} is not a valid header")
         networks = []
         trust_all = False
@@ -165,8 +166,19 @@ class Config:
         return any(address in network for network in self.trusted_networks)
 
 
+# RFC 9110 §5.1 field-name (a token) and §5.5 field-value (visible Latin-1 text, with
+# inner spaces and tabs, no leading or trailing whitespace).
+_FIELD_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_VISIBLE = r"\x21-\x7e\x80-\xff"
+_FIELD_VALUE = re.compile(rf"([{_VISIBLE}]([\x20\x09{_VISIBLE}]*[{_VISIBLE}])?)?")
+
+
+def _is_header(name: str, value: str) -> bool:
+    return bool(_FIELD_NAME.fullmatch(name) and _FIELD_VALUE.fullmatch(value))
+
+
 def _check_positive(name: str, value: int, *, allow_zero: bool = False) -> None:
-    if not isinstance(value, int) or value < 0 or (value == 0 and not allow_zero):
+    if type(value) is not int or value < 0 or (value == 0 and not allow_zero):
         raise ConfigError(
             f"{name}: {value!r} must be a {'non-negative' if allow_zero else 'positive'} integer"
         )

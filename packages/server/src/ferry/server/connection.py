@@ -54,8 +54,8 @@ class ClientClosed:
 class Rejected:
     """The client broke the protocol or a limit: write `data` (maybe empty), then close.
 
-    `status` is the status of the canned response in `data`, or the status it would have
-    had when a response was already under way and only a close is possible.
+    `data` is empty when a request was already handed to the app: whether a canned
+    response for `status` can still be written depends on what the app has sent.
     """
 
     status: int
@@ -135,7 +135,8 @@ class HTTPConnection:
         self._method = b""
         self._body_bytes = 0
         self._request_complete = False
-        self._response_start: Message | None = None  # held until the first body message
+        # (status, headers) of http.response.start, held until the first body message
+        self._response_start: tuple[int, list[tuple[bytes, bytes]]] | None = None
         self.response_started = False  # bytes of the response head were produced
         self.response_complete = False
         self._response_has_body = True
@@ -211,13 +212,17 @@ class HTTPConnection:
             # h11 reports nothing else to a server.
 
     def _receive_request(self, request: h11.Request, happened: list[Happened]) -> bool:
-        self._method = request.method
+        if request.http_version not in (b"1.1", b"1.0"):
+            # h11 parses any HTTP/d.d; only 1.x is spoken here (RFC 9110 §15.6.6).
+            happened.append(self._reject(505))
+            return True
         if self._max_body_bytes:
             for name, value in request.headers:
                 if name == b"content-length" and int(value) > self._max_body_bytes:
                     # RFC 9110 §15.5.14: refuse before the app reads any of it.
                     happened.append(self._reject(413))
                     return True
+        self._method = request.method
         scope = build_http_scope(
             request,
             client=self.client,
@@ -240,7 +245,15 @@ class HTTPConnection:
 
     def _reject(self, status: int, detail: str | None = None) -> Rejected:
         """The client broke the protocol or a limit: a canned response if none started."""
-        if self.response_started or self._h11.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
+        if (
+            self._method
+            or self.response_started
+            or self._h11.our_state not in (h11.IDLE, h11.SEND_RESPONSE)
+        ):
+            # A request was already handed to the app (this error is in its body or in
+            # bytes after it) and the app may be answering: the adapter, which knows
+            # whether the app has written anything, decides between a canned response
+            # and a bare close.
             return Rejected(status, b"")
         self.response_started = self.response_complete = True
         if status != 400 or not detail:
@@ -249,7 +262,8 @@ class HTTPConnection:
 
     def canned(self, status: int, detail: str | None = None) -> bytes:
         """A canned response that also closes the connection (see `errors.canned_response`)."""
-        date = self.default_headers.date if self.default_headers.include_date else None
+        date = self.default_headers.date if self.default_headers.include_date else b""
+        date = date or None  # no Date line at all before the adapter has set one
         return canned_response(status, detail, date=date)
 
     # --- ASGI messages in, bytes out -------------------------------------------------
@@ -272,8 +286,7 @@ class HTTPConnection:
                 raise ASGIProtocolError(
                     "Expected 'http.response.body', got a second 'http.response.start'."
                 )
-            self._check_start(message)
-            self._response_start = message
+            self._response_start = self._check_start(message)
             return b""
         if message_type == "http.response.body":
             if self.response_complete:
@@ -293,21 +306,25 @@ class HTTPConnection:
             f"Expected 'http.response.start' or 'http.response.body', got {message_type!r}."
         )
 
-    def _check_start(self, message: Message) -> None:
+    def _check_start(self, message: Message) -> tuple[int, list[tuple[bytes, bytes]]]:
         status = message.get("status")
         if type(status) is not int or not 200 <= status <= 599:
             raise ASGIProtocolError(
                 f"'http.response.start' needs an int 'status' from 200 to 599, got {status!r}."
             )
+        # ASGI allows any iterable of pairs: read it once, into a list we own.
+        headers = []
         for header in message.get("headers", ()):
-            if (
-                len(header) != 2
-                or not isinstance(header[0], bytes)
-                or not isinstance(header[1], bytes)
-            ):
+            try:
+                name, value = header
+            except (TypeError, ValueError):
+                name = value = None
+            if type(name) is not bytes or type(value) is not bytes:
                 raise ASGIProtocolError(
                     f"'http.response.start' headers must be (bytes, bytes) pairs, got {header!r}."
                 )
+            headers.append((name, value))
+        return status, headers
 
     def _send_body(self, body: bytes, more_body: bool) -> bytes:
         out = b""
@@ -331,11 +348,21 @@ class HTTPConnection:
             self._finish_response()
         return out
 
-    def _send_head(self, start: Message, content_length: int | None) -> bytes:
-        status: int = start["status"]
-        headers = list(start.get("headers", ()))
-        self._response_has_body = status not in _NO_CONTENT_STATUSES and self._method != b"HEAD"
-        if content_length is not None and status not in _NO_CONTENT_STATUSES:
+    def _send_head(
+        self, start: tuple[int, list[tuple[bytes, bytes]]], content_length: int | None
+    ) -> bytes:
+        status, headers = start
+        is_head = self._method == b"HEAD"
+        self._response_has_body = status not in _NO_CONTENT_STATUSES and not is_head
+        if self._h11.they_are_waiting_for_100_continue:
+            # A final answer before 100 Continue: the client may or may not send the body
+            # now (RFC 9110 §10.1.1), so the connection cannot be trusted for another request.
+            headers.append((b"connection", b"close"))
+        if (
+            content_length is not None
+            and status not in _NO_CONTENT_STATUSES
+            and not (is_head and content_length == 0)  # RFC 9110 §9.3.2: only GET's length
+        ):
             for name, _ in headers:
                 lowered = name.lower()
                 if lowered == b"content-length" or lowered == b"transfer-encoding":

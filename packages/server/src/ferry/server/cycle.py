@@ -96,12 +96,14 @@ class RequestCycle:
     async def receive(self) -> ASGIReceiveEvent:
         """The ASGI `receive` callable: the body in order, then `http.disconnect`."""
         protocol = self._protocol
-        if not self._body and not self._body_complete and not self.disconnected:
+        if self.disconnected or self.response_complete:
+            return _DISCONNECT
+        if not self._body and not self._body_complete:
             if protocol.conn.awaits_100_continue and not self.response_started:
                 # RFC 9110 §10.1.1: the client waits for 100 before sending the body.
                 protocol.write(protocol.conn.send_100_continue())
             await self._wait()
-        elif self._body_delivered and not self.disconnected and not self.response_complete:
+        elif self._body_delivered:
             # The body is done; ASGI says receive() now blocks until the client leaves or
             # the response is complete.
             await self._wait()

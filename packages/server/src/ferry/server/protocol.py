@@ -194,10 +194,14 @@ class HTTPProtocol(asyncio.Protocol):
             state.on_request_limit()
 
     def _reject(self, event: Rejected) -> None:
-        if self.cycle is not None and not self.cycle.response_complete:
-            self.cycle.disconnect()
-        if event.data:
-            self.write(event.data)
+        data = event.data
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_complete:
+            if not data and not cycle.response_started:
+                data = self.conn.canned(event.status)  # the app has written nothing yet
+            cycle.disconnect()
+        if data:
+            self.write(data)
         self.deadline_kind = _NO_DEADLINE
         self.transport.close()
 

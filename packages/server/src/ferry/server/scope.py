@@ -57,7 +57,7 @@ def build_http_scope(
         "method": request.method.decode("ascii"),
         "scheme": scheme,
         "path": root_path + path,
-        "raw_path": raw_path,
+        "raw_path": root_path.encode("utf-8") + raw_path if root_path else raw_path,
         "query_string": query_string,
         "root_path": root_path,
         "headers": headers,
