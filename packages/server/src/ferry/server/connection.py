@@ -263,8 +263,8 @@ class HTTPConnection:
     def canned(self, status: int, detail: str | None = None) -> bytes:
         """A canned response that also closes the connection (see `errors.canned_response`)."""
         date = self.default_headers.date if self.default_headers.include_date else b""
-        date = date or None  # no Date line at all before the adapter has set one
-        return canned_response(status, detail, date=date)
+        # No Date line at all before the adapter has set one.
+        return canned_response(status, detail, date=date or None)
 
     # --- ASGI messages in, bytes out -------------------------------------------------
 
