@@ -315,3 +315,9 @@ def test_key_that_does_not_match_the_certificate_is_a_config_error(
     config = make_config(ssl_certfile=certfile, ssl_keyfile=other_keyfile)
     with pytest.raises(ConfigError, match="ssl_certfile/ssl_keyfile: cannot load"):
         config.create_ssl_context()
+
+
+@pytest.mark.parametrize("name", ["Content-Length", "transfer-encoding", "Connection"])
+def test_a_default_header_may_not_frame_the_message(name: str) -> None:
+    with pytest.raises(ConfigError, match="headers"):
+        Config(app="x:y", headers=((name, "1"),))

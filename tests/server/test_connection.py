@@ -754,3 +754,20 @@ def test_any_bytes_in_any_pieces_yield_only_events_never_an_exception(
             return
     if send_eof:
         handle(conn.receive_eof())
+
+
+def test_a_header_the_app_sets_replaces_the_default_of_the_same_name() -> None:
+    conn = make_connection(headers=(("x-frame-options", "DENY"),))
+    conn.default_headers.set_date(b"Sat, 21 Nov 2026 15:00:00 GMT")
+    conn.receive_bytes(b"GET / HTTP/1.1\r\nhost: t\r\n\r\n")
+    data = conn.send(start(headers=[(b"Server", b"mine"), (b"x-frame-options", b"SAMEORIGIN")]))
+    data += conn.send(body(b"hi"))
+    response, content = read_response(data)
+    assert [value for name, value in response.headers if name == b"server"] == [b"mine"]
+    assert [value for name, value in response.headers if name == b"x-frame-options"] == [
+        b"SAMEORIGIN"
+    ]
+    assert [value for name, value in response.headers if name == b"date"] == [
+        b"Sat, 21 Nov 2026 15:00:00 GMT"
+    ]
+    assert content == b"hi"

@@ -114,6 +114,8 @@ class Config:
         for name, value in self.headers:
             if not _is_header(name, value):
                 raise ConfigError(f"headers: {name!r}: {value!r} is not a valid header")
+            if name.lower() in _FRAMING_HEADERS:
+                raise ConfigError(f"headers: {name!r} is set by the server for each response")
         networks = []
         trust_all = False
         for entry in self.forwarded_allow_ips:
@@ -171,6 +173,10 @@ class Config:
 _FIELD_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _VISIBLE = r"\x21-\x7e\x80-\xff"
 _FIELD_VALUE = re.compile(rf"([{_VISIBLE}]([\x20\x09{_VISIBLE}]*[{_VISIBLE}])?)?")
+
+
+# Headers that frame the message: h11 decides them per response, so no default may set them.
+_FRAMING_HEADERS = frozenset({"content-length", "transfer-encoding", "connection"})
 
 
 def _is_header(name: str, value: str) -> bool:

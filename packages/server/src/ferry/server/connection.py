@@ -74,10 +74,13 @@ _NO_CONTENT_STATUSES = frozenset({204, 304})
 class DefaultHeaders:
     """The headers added to every response (`Server`, `Date`, `--header` ones).
 
-    The adapter refreshes `date` once a second, so the connection never reads a clock.
+    They are checked once, when the `Config` is made, and kept as ready-made bytes that
+    are appended to the head h11 writes, so h11 does not validate them again on every
+    response. A header the app sets itself replaces the default of the same name. The
+    adapter refreshes `date` once a second, so the connection never reads a clock.
     """
 
-    __slots__ = ("_date", "_fixed", "headers", "include_date")
+    __slots__ = ("_date", "_fixed", "headers", "include_date", "names", "raw")
 
     def __init__(self, config: Config) -> None:
         fixed: list[tuple[bytes, bytes]] = []
@@ -87,7 +90,10 @@ class DefaultHeaders:
         self._fixed = fixed
         self._date = b""
         self.include_date = config.date_header
-        self.headers: list[tuple[bytes, bytes]] = list(fixed)
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.names: frozenset[bytes] = frozenset()
+        self.raw = b""
+        self._update(fixed)
 
     @property
     def date(self) -> bytes:
@@ -98,7 +104,21 @@ class DefaultHeaders:
         """Take a new `Date` value; called by the adapter when the second changes."""
         self._date = date
         if self.include_date:
-            self.headers = [*self._fixed, (b"date", date)]
+            self._update([*self._fixed, (b"date", date)])
+
+    def _update(self, headers: list[tuple[bytes, bytes]]) -> None:
+        self.headers = headers
+        self.names = frozenset(name for name, _ in headers)
+        self.raw = render_headers(headers)
+
+    def raw_without(self, names: set[bytes]) -> bytes:
+        """The default headers as bytes, less those whose names are in `names`."""
+        return render_headers([(n, v) for n, v in self.headers if n not in names])
+
+
+def render_headers(headers: list[tuple[bytes, bytes]]) -> bytes:
+    """Header lines as HTTP/1.1 writes them: `name: value` and CRLF each."""
+    return b"".join(name + b": " + value + b"\r\n" for name, value in headers)
 
 
 class HTTPConnection:
@@ -358,18 +378,15 @@ class HTTPConnection:
             # A final answer before 100 Continue: the client may or may not send the body
             # now (RFC 9110 §10.1.1), so the connection cannot be trusted for another request.
             headers.append((b"connection", b"close"))
+        names = {name.lower() for name, _ in headers}
         if (
             content_length is not None
             and status not in _NO_CONTENT_STATUSES
             and not (is_head and content_length == 0)  # RFC 9110 §9.3.2: only GET's length
+            and b"content-length" not in names
+            and b"transfer-encoding" not in names
         ):
-            for name, _ in headers:
-                lowered = name.lower()
-                if lowered == b"content-length" or lowered == b"transfer-encoding":
-                    break
-            else:
-                headers.append((b"content-length", b"%d" % content_length))
-        headers.extend(self.default_headers.headers)
+            headers.append((b"content-length", b"%d" % content_length))
         try:
             data = self._h11.send(h11.Response(status_code=status, headers=headers)) or b""
         except h11.LocalProtocolError as exc:
@@ -377,7 +394,10 @@ class HTTPConnection:
             self.response_complete = True
             raise ASGIProtocolError(f"Invalid response header: {exc}") from None
         self.response_started = True
-        return data
+        defaults = self.default_headers
+        raw = defaults.raw_without(names) if defaults.names & names else defaults.raw
+        # h11's head ends with the empty line; the default headers go just before it.
+        return data[:-2] + raw + b"\r\n"
 
     def _finish_response(self) -> None:
         self.response_complete = True
