@@ -14,6 +14,7 @@ socket and the tasks belong to the adapter in `protocol.py`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
 
 import h11
@@ -56,16 +57,21 @@ class Rejected:
 
     `data` is empty when a request was already handed to the app: whether a canned
     response for `status` can still be written depends on what the app has sent.
+    `reason` says what was wrong, for the server's log (never for the client).
     """
 
     status: int
     data: bytes
+    reason: str = ""
 
 
 Happened = RequestReceived | BodyReceived | RequestComplete | ClientClosed | Rejected
 
 _REQUEST_COMPLETE = RequestComplete()
 _CLIENT_CLOSED = ClientClosed()
+
+# The reason phrase of each status (RFC 9110 §15), written after the status code.
+_REASONS = {status.value: status.phrase.encode("ascii") for status in HTTPStatus}
 
 # RFC 9110 §6.4.1: these responses never have content, whatever their headers say.
 _NO_CONTENT_STATUSES = frozenset({204, 304})
@@ -148,6 +154,8 @@ class HTTPConnection:
         self.trusted_proxy = config.is_trusted_proxy(client[0] if client else None)
         self._h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=config.max_header_bytes)
         self._max_body_bytes = config.max_body_bytes
+        self._head_tail = b""
+        self._buffered_obs_fold = False
         self._start_cycle()
 
     def _start_cycle(self) -> None:
@@ -184,8 +192,19 @@ class HTTPConnection:
 
     def receive_bytes(self, data: bytes) -> list[Happened]:
         """Feed bytes read from the socket; report what they completed."""
+        if self._h11.their_state is h11.IDLE and self._obs_fold_in(data):
+            return [self._reject(400, "obs-fold")]
         self._h11.receive_data(data)
         return self.next_events()
+
+    def _obs_fold_in(self, data: bytes) -> bool:
+        # RFC 9112 §5.2: a header line continued on the next line (obs-fold) is refused
+        # with 400. h11 would silently join it, so the head is checked before h11 sees it.
+        # `_head_tail` carries the last byte of an unfinished head over to the next piece.
+        end = data.find(b"\r\n\r\n")
+        head = self._head_tail + (data if end < 0 else data[: end + 2])
+        self._head_tail = data[-1:] if end < 0 else b""
+        return b"\n " in head or b"\n\t" in head
 
     def receive_eof(self) -> list[Happened]:
         """The client half-closed or closed the connection."""
@@ -200,6 +219,9 @@ class HTTPConnection:
         """
         happened: list[Happened] = []
         h11_conn = self._h11
+        if self._buffered_obs_fold:
+            self._buffered_obs_fold = False
+            return [self._reject(400, "obs-fold")]
         while True:
             try:
                 event = h11_conn.next_event()
@@ -232,19 +254,41 @@ class HTTPConnection:
             # h11 reports nothing else to a server.
 
     def _receive_request(self, request: h11.Request, happened: list[Happened]) -> bool:
-        if request.http_version not in (b"1.1", b"1.0"):
+        if not request.http_version.startswith(b"1."):
             # h11 parses any HTTP/d.d; only 1.x is spoken here (RFC 9110 §15.6.6).
             happened.append(self._reject(505))
             return True
-        if self._max_body_bytes:
-            for name, value in request.headers:
-                if name == b"content-length" and int(value) > self._max_body_bytes:
-                    # RFC 9110 §15.5.14: refuse before the app reads any of it.
-                    happened.append(self._reject(413))
-                    return True
+        if request.method == b"CONNECT":
+            # A 2xx to CONNECT turns the connection into a tunnel, which is not served.
+            happened.append(self._reject(501))
+            return True
+        headers = list(request.headers)
+        # h11 limits only a head that is still incomplete; a head that arrived whole in
+        # one read is measured here (as sent, give or take whitespace).
+        head_bytes = len(request.method) + len(request.target) + 12
+        content_length = -1
+        chunked = False
+        for name, value in headers:
+            head_bytes += len(name) + len(value) + 4
+            if name == b"content-length":
+                content_length = int(value)
+            elif name == b"transfer-encoding":
+                chunked = True
+        if head_bytes > self.config.max_header_bytes:
+            happened.append(self._reject(431))
+            return True
+        if chunked and content_length >= 0:
+            # RFC 9112 §6.3: both framings at once is how requests are smuggled.
+            happened.append(self._reject(400, "both Content-Length and Transfer-Encoding"))
+            return True
+        if self._max_body_bytes and content_length > self._max_body_bytes:
+            # RFC 9110 §15.5.14: refuse before the app reads any of it.
+            happened.append(self._reject(413))
+            return True
         self._method = request.method
         scope = build_http_scope(
             request,
+            headers=headers,
             client=self.client,
             server=self.server,
             scheme=self.scheme,
@@ -263,7 +307,7 @@ class HTTPConnection:
         elif not self.response_complete:
             happened.append(BodyReceived(data))
 
-    def _reject(self, status: int, detail: str | None = None) -> Rejected:
+    def _reject(self, status: int, reason: str = "") -> Rejected:
         """The client broke the protocol or a limit: a canned response if none started."""
         if (
             self._method
@@ -274,11 +318,10 @@ class HTTPConnection:
             # bytes after it) and the app may be answering: the adapter, which knows
             # whether the app has written anything, decides between a canned response
             # and a bare close.
-            return Rejected(status, b"")
+            return Rejected(status, b"", reason)
         self.response_started = self.response_complete = True
-        if status != 400 or not detail:
-            detail = None  # h11's wording is only worth showing for a malformed request
-        return Rejected(status, self.canned(status, detail and f"Bad Request: {detail}"))
+        # The body never quotes the client's bytes back: only the status's own phrase.
+        return Rejected(status, self.canned(status), reason)
 
     def canned(self, status: int, detail: str | None = None) -> bytes:
         """A canned response that also closes the connection (see `errors.canned_response`)."""
@@ -388,7 +431,10 @@ class HTTPConnection:
         ):
             headers.append((b"content-length", b"%d" % content_length))
         try:
-            data = self._h11.send(h11.Response(status_code=status, headers=headers)) or b""
+            response = h11.Response(
+                status_code=status, headers=headers, reason=_REASONS.get(status, b"")
+            )
+            data = self._h11.send(response) or b""
         except h11.LocalProtocolError as exc:
             # RFC 9112 §2.2: no CR, LF or NUL in a field; never write a split response.
             self.response_complete = True
@@ -408,9 +454,13 @@ class HTTPConnection:
 
     @property
     def has_buffered_bytes(self) -> bool:
-        """Bytes of a next request wait in h11's buffer (a pipelined request)."""
-        return bool(self._h11.trailing_data[0])
+        """Bytes of a next request (pipelining), or the client's EOF, wait in h11's buffer."""
+        data, closed = self._h11.trailing_data
+        return bool(data) or closed
 
     def _next_cycle(self) -> None:
         self._h11.start_next_cycle()
         self._start_cycle()
+        buffered = self._h11.trailing_data[0]
+        if buffered:
+            self._buffered_obs_fold = self._obs_fold_in(buffered)

@@ -27,7 +27,7 @@ from ferry.server.connection import (
 )
 from ferry.server.cycle import RequestCycle
 from ferry.server.flow import FlowControl
-from ferry.server.logs import access_logger, format_access_line
+from ferry.server.logs import access_logger, error_logger, format_access_line
 from ferry.server.types import ASGIApplication
 
 TaskFactory = Callable[[Coroutine[Any, Any, None]], "asyncio.Task[None]"]
@@ -113,8 +113,10 @@ class HTTPProtocol(asyncio.Protocol):
         self._process(self.conn.receive_bytes(data))
 
     def eof_received(self) -> bool | None:
-        """The client half-closed: finish what is in flight, then close."""
+        """The client closed its sending side: close the connection."""
         self._process(self.conn.receive_eof())
+        # TCP cannot tell a half-close from a close; the client is taken to have gone,
+        # so an app waiting on it hears http.disconnect (asyncio closes on None).
         return None
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -194,6 +196,7 @@ class HTTPProtocol(asyncio.Protocol):
             state.on_request_limit()
 
     def _reject(self, event: Rejected) -> None:
+        error_logger.debug("Refused a request with %d: %s", event.status, event.reason)
         data = event.data
         cycle = self.cycle
         if cycle is not None and not cycle.response_complete:

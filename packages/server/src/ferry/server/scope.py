@@ -18,6 +18,7 @@ from ferry.server.types import ASGIVersions, HTTPScope
 
 ASGI_VERSIONS: ASGIVersions = {"version": "3.0", "spec_version": "2.4"}
 
+# RFC 9110 §2.5: a later 1.x minor version is answered as 1.1.
 _HTTP_VERSIONS = {b"1.1": "1.1", b"1.0": "1.0"}
 
 
@@ -31,6 +32,7 @@ def build_http_scope(
     state: dict[str, Any] | None,
     trusted_proxy: bool,
     config: Config,
+    headers: list[tuple[bytes, bytes]] | None = None,
 ) -> HTTPScope:
     """Build the `http` scope for one request.
 
@@ -46,14 +48,14 @@ def build_http_scope(
         path = unquote_to_bytes(raw_path).decode("utf-8", "replace")
     else:
         path = raw_path.decode("utf-8", "replace")
-    headers = list(request.headers)
+    if headers is None:
+        headers = list(request.headers)
     if trusted_proxy:
         client, scheme = resolve_proxy(headers, client, scheme, config)
     scope: HTTPScope = {
         "type": "http",
         "asgi": ASGI_VERSIONS,
-        "http_version": _HTTP_VERSIONS.get(request.http_version)
-        or request.http_version.decode("ascii"),
+        "http_version": _HTTP_VERSIONS.get(request.http_version, "1.1"),
         "method": request.method.decode("ascii"),
         "scheme": scheme,
         "path": root_path + path,
