@@ -75,10 +75,27 @@ class MultiPartException(MalformedRequest):
 
 
 class NoMatchFound(Exception):
-    """`url_path_for()` found no route with this name that takes these parameters."""
+    """`url_path_for()` found no route with this name that takes these parameters.
 
-    def __init__(self, name: str, path_params: Mapping[str, object]) -> None:
-        params = ", ".join(sorted(path_params))
-        super().__init__(f'No route exists for name "{name}" and params "{params}".')
+    `expected` is the parameter names of a route with that name, when there is one, so
+    the message can say which are missing or extra.
+    """
+
+    def __init__(
+        self, name: str, path_params: Mapping[str, object], expected: set[str] | None = None
+    ) -> None:
+        given = set(path_params)
+        if expected is None:
+            message = f"No route exists for name {name!r}"
+            if given:
+                message += f" and params {sorted(given)}"
+        else:
+            message = f"Route {name!r} takes params {sorted(expected)}"
+            if expected - given:
+                message += f"; missing {sorted(expected - given)}"
+            if given - expected:
+                message += f"; unexpected {sorted(given - expected)}"
+        super().__init__(message + ".")
         self.name = name
         self.path_params = dict(path_params)
+        self.expected = expected
