@@ -24,8 +24,6 @@ AppType = TypeVar("AppType")
 
 # A lifespan is an async context manager factory: `lifespan(app)`; what it yields (a
 # mapping, or None) becomes the lifespan state each request sees as `request.state`.
-StatelessLifespan = Callable[[AppType], AbstractAsyncContextManager[None]]
-StatefulLifespan = Callable[[AppType], AbstractAsyncContextManager[Mapping[str, Any]]]
-Lifespan = StatelessLifespan[AppType] | StatefulLifespan[AppType]
+Lifespan = Callable[[AppType], AbstractAsyncContextManager[Mapping[str, Any] | None]]
 
 BodyIterator = AsyncIterator[bytes]

@@ -1,0 +1,230 @@
+"""solve(): follow an endpoint's plan for one request -> the keyword arguments to call it.
+
+Each source (path, query, headers, cookies) is validated in one call to its generated
+model; the body in one call straight from the JSON bytes; dependencies are solved first,
+depth first, each once per request unless `use_cache=False`. Every validation error of
+the request is collected before anything is called, so the client hears of all of them at
+once, in one 422.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from ferry.api.depends import SecurityScopes
+from ferry.api.exceptions import error_dicts
+from ferry.api.params import Source
+from ferry.api.plan import DependencyPlan, ParamPlan, build_plan
+from ferry.asgi.background import BackgroundTasks
+from ferry.asgi.concurrency import run_in_threadpool
+from ferry.asgi.exceptions import HTTPException
+from ferry.asgi.requests import Request
+from ferry.asgi.responses import Response
+
+
+@dataclass(slots=True)
+class AppDependencies:
+    """Values of `scope="app"` dependencies: made once, cleaned up at lifespan shutdown."""
+
+    values: dict[Any, Any] = field(default_factory=dict)
+    stack: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
+
+    async def close(self) -> None:
+        """Run the cleanup of every app-scoped dependency, newest first."""
+        stack, self.stack = self.stack, contextlib.AsyncExitStack()
+        self.values.clear()
+        await stack.aclose()
+
+
+@dataclass(slots=True)
+class SolveContext:
+    """What solving one request accumulates: errors, cached values, cleanups, extras."""
+
+    request: Request
+    request_stack: contextlib.AsyncExitStack
+    function_stack: contextlib.AsyncExitStack
+    app_dependencies: AppDependencies
+    overrides: Mapping[Callable[..., Any], Callable[..., Any]]
+    override_plans: dict[Callable[..., Any], DependencyPlan]
+    path_param_names: set[str]
+    state: Any = None
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    cache: dict[Any, Any] = field(default_factory=dict)
+    background_tasks: BackgroundTasks | None = None
+    response: Response | None = None
+
+    def temporal_response(self) -> Response:
+        """The `Response` an endpoint may take to set headers, cookies or a status."""
+        if self.response is None:
+            self.response = Response()
+            self.response.status_code = 0  # "not set": the route's own status applies
+        return self.response
+
+    def background(self) -> BackgroundTasks:
+        """The request's background tasks, run after the response is sent."""
+        if self.background_tasks is None:
+            self.background_tasks = BackgroundTasks()
+        return self.background_tasks
+
+
+def _read_source(request: Request, source: Source, members: list[ParamPlan]) -> dict[str, Any]:
+    if source is Source.PATH:
+        values: Mapping[str, Any] = request.path_params
+        return {m.key: values[m.key] for m in members if m.key in values}
+    if source is Source.QUERY:
+        multi: Any = request.query_params
+    elif source is Source.HEADER:
+        multi = request.headers
+    else:
+        cookies = request.cookies
+        return {m.key: cookies[m.key] for m in members if m.key in cookies}
+    raw: dict[str, Any] = {}
+    for member in members:
+        if member.key in multi:
+            raw[member.key] = multi.getlist(member.key) if member.is_sequence else multi[member.key]
+    return raw
+
+
+def _is_json(content_type: str) -> bool:
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    return media_type == "application/json" or (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    )
+
+
+async def _solve_body(plan: DependencyPlan, context: SolveContext, values: dict[str, Any]) -> None:
+    body = plan.body
+    assert body is not None
+    request = context.request
+    if body.is_form:
+        form = await request.form()
+        data: dict[str, Any] = {}
+        for member in body.params:
+            if member.key in form:
+                data[member.key] = (
+                    form.getlist(member.key) if member.is_sequence else form[member.key]
+                )
+        try:
+            result = body.adapter.validate_python(data)
+        except ValidationError as exc:
+            context.errors.extend(error_dicts(exc.errors(include_url=False), ("body",)))
+            return
+    else:
+        raw = await request.body()
+        content_type = request.headers.get("content-type")
+        if raw and content_type is not None and not _is_json(content_type):
+            # A JSON body only from a JSON request: a text/plain "simple" request from
+            # another site must not reach a JSON endpoint (CSRF).
+            raise HTTPException(415, detail=f"Unsupported Media Type: expected {body.media_type}")
+        if not raw:
+            if body.required:
+                context.errors.append(
+                    {"type": "missing", "loc": ["body"], "msg": "Field required", "input": None}
+                )
+                return
+            for member in body.params:
+                values[member.name] = member.field.get_default(call_default_factory=True)
+            return
+        try:
+            result = body.adapter.validate_json(raw)
+        except ValidationError as exc:
+            context.errors.extend(error_dicts(exc.errors(include_url=False), ("body",)))
+            return
+    if body.embed:
+        for member in body.params:
+            values[member.name] = getattr(result, member.name)
+    else:
+        values[body.params[0].name] = result
+
+
+async def solve(plan: DependencyPlan, context: SolveContext) -> dict[str, Any]:
+    """The keyword arguments for `plan.call`; errors go to `context.errors`."""
+    values: dict[str, Any] = {}
+    for name, dependency in plan.dependencies:
+        dependency = _overridden(dependency, context)
+        if dependency.scope == "app" and dependency.cache_key in context.app_dependencies.values:
+            values[name] = context.app_dependencies.values[dependency.cache_key]
+            continue
+        if dependency.use_cache and dependency.cache_key in context.cache:
+            values[name] = context.cache[dependency.cache_key]
+            continue
+        errors_before = len(context.errors)
+        arguments = await solve(dependency, context)
+        if len(context.errors) > errors_before:
+            continue  # a dependency with invalid inputs is not called
+        value = await _call(dependency, arguments, context)
+        values[name] = value
+        if dependency.use_cache:
+            context.cache[dependency.cache_key] = value
+    for source, (model, members) in plan.validators.items():
+        try:
+            validated = model.model_validate(_read_source(context.request, source, members))
+        except ValidationError as exc:
+            context.errors.extend(error_dicts(exc.errors(include_url=False), (source.value,)))
+            continue
+        for member in members:
+            values[member.name] = getattr(validated, member.name)
+    if plan.body is not None:
+        await _solve_body(plan, context, values)
+    for name, kind in plan.special.items():
+        if kind in ("request", "connection"):
+            values[name] = context.request
+        elif kind == "response":
+            values[name] = context.temporal_response()
+        elif kind == "background_tasks":
+            values[name] = context.background()
+        elif kind == "security_scopes":
+            values[name] = SecurityScopes(plan.security_scopes)
+    for name in plan.state_params:
+        values[name] = context.state
+    return values
+
+
+def _overridden(plan: DependencyPlan, context: SolveContext) -> DependencyPlan:
+    replacement = context.overrides.get(plan.call)
+    if replacement is None:
+        return plan
+    override = context.override_plans.get(replacement)
+    if override is None:
+        override = build_plan(
+            replacement,
+            path_param_names=context.path_param_names,
+            use_cache=plan.use_cache,
+            scope=plan.scope,
+            security_scopes=plan.security_scopes,
+            name=plan.name,
+        )
+        context.override_plans[replacement] = override
+    return override
+
+
+async def _call(plan: DependencyPlan, arguments: dict[str, Any], context: SolveContext) -> Any:
+    if plan.scope == "app":
+        stack = context.app_dependencies.stack
+    elif plan.scope == "function":
+        stack = context.function_stack
+    else:
+        stack = context.request_stack
+    call = plan.call
+    if plan.is_async_generator:
+        value = await stack.enter_async_context(contextlib.asynccontextmanager(call)(**arguments))
+    elif plan.is_generator:
+        manager = contextlib.contextmanager(call)(**arguments)
+        value = await run_in_threadpool(manager.__enter__)
+
+        async def exit_in_thread(*exc_info: Any) -> bool | None:
+            return await run_in_threadpool(manager.__exit__, *exc_info)
+
+        stack.push_async_exit(exit_in_thread)
+    elif plan.is_coroutine:
+        value = await call(**arguments)
+    else:
+        value = await run_in_threadpool(call, **arguments)
+    if plan.scope == "app":
+        context.app_dependencies.values[plan.cache_key] = value
+    return value
