@@ -136,6 +136,7 @@ class APIRoute(Route):
         app_dependencies = app.app_dependencies if app is not None else AppDependencies()
         state = scope.get("state", {}).get("ferry.api.state") if self.state_types else None
         async with contextlib.AsyncExitStack() as request_stack:
+            request_stack.push_async_callback(request.close)  # uploaded files, last
             async with contextlib.AsyncExitStack() as function_stack:
                 context = SolveContext(
                     request=request,
