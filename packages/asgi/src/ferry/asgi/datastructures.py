@@ -7,10 +7,10 @@ from the `Host` header).
 
 from __future__ import annotations
 
+import re
 import tempfile
 from collections.abc import ItemsView, Iterable, Iterator, KeysView, Mapping, Sequence, ValuesView
-from dataclasses import dataclass
-from typing import Any, BinaryIO, Generic, TypeVar, cast, overload
+from typing import Any, BinaryIO, Generic, NamedTuple, TypeVar, cast, overload
 from urllib.parse import SplitResult, parse_qsl, urlencode, urlsplit
 
 from ferry.asgi.concurrency import run_in_threadpool
@@ -20,9 +20,8 @@ _K = TypeVar("_K")
 _V = TypeVar("_V")
 
 
-@dataclass(frozen=True, slots=True)
-class Address:
-    """A client or server address: `host` and `port`."""
+class Address(NamedTuple):
+    """A client or server address: `host` and `port` (unpacks as a pair)."""
 
     host: str
     port: int
@@ -179,6 +178,8 @@ def _url_from_scope(scope: Scope) -> str:
         host = None
     if host is None and server is not None:
         server_host, port = server
+        if ":" in server_host:  # an IPv6 address needs its brackets in a URL
+            server_host = f"[{server_host}]"
         default_port = {"http": 80, "https": 443, "ws": 80, "wss": 443}.get(scheme)
         host = server_host if port in (default_port, None) else f"{server_host}:{port}"
     url = f"{scheme}://{host}{path}" if host else path
@@ -187,11 +188,21 @@ def _url_from_scope(scope: Scope) -> str:
     return url
 
 
-_HOST_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_:[]")
+# RFC 9110 §7.2: Host = uri-host [ ":" port ]; uri-host is a name, an IPv4 address or an
+# IP literal in brackets (RFC 3986 §3.2.2).
+_HOST_PATTERN = re.compile(r"(?:[A-Za-z0-9._-]+|\[[0-9A-Za-z.:]+\])(?::[0-9]*)?")
 
 
 def _is_plain_host(host: str) -> bool:
-    return bool(host) and all(char in _HOST_CHARS for char in host)
+    if _HOST_PATTERN.fullmatch(host) is None:
+        return False
+    try:
+        # urlsplit is the judge of what URL.port and URL.hostname will accept later: a
+        # port over 65535 or a bad IP literal would make them raise on every access.
+        _ = urlsplit("//" + host).port
+    except ValueError:
+        return False
+    return True
 
 
 class ImmutableMultiDict(Mapping[_K, _V], Generic[_K, _V]):
