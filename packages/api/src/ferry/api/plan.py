@@ -126,14 +126,14 @@ def _is_sequence(annotation: Any) -> bool:
 def _is_model(annotation: Any) -> bool:
     base, _ = _unwrap_annotated(annotation)
     origin = get_origin(base)
-    if origin in (list, set, tuple, Sequence, Union):
+    if origin in (list, set, tuple, Sequence, Union, types.UnionType):
         return any(_is_model(arg) for arg in get_args(base))
     return inspect.isclass(base) and issubclass(base, BaseModel)
 
 
 def _is_upload(annotation: Any) -> bool:
     base, _ = _unwrap_annotated(annotation)
-    if get_origin(base) in (list, Sequence, Union):
+    if get_origin(base) in (list, Sequence, Union, types.UnionType):
         return any(_is_upload(arg) for arg in get_args(base))
     return base is UploadFile
 
@@ -258,8 +258,9 @@ def _param_plan(
             source = Source.BODY
         else:
             source = Source.QUERY
+        # The whole annotation, so that `Annotated[int, Field(ge=1)]` keeps its constraints.
         field_info = FieldInfo.from_annotated_attribute(
-            base, PydanticUndefined if default is inspect.Parameter.empty else default
+            annotation, PydanticUndefined if default is inspect.Parameter.empty else default
         )
     else:
         source = marker.source
