@@ -21,6 +21,7 @@ from ferry.api.routing import APIRoute, APIRouter
 from ferry.asgi.background import BackgroundTasks
 from ferry.asgi.datastructures import UploadFile
 from ferry.asgi.exceptions import HTTPException
+from ferry.asgi.files import FileResponse
 from ferry.asgi.requests import Request
 from ferry.asgi.responses import (
     HTMLResponse,
@@ -42,6 +43,7 @@ __all__ = [
     "Cookie",
     "Depends",
     "File",
+    "FileResponse",
     "Form",
     "HTMLResponse",
     "HTTPException",

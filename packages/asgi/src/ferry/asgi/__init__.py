@@ -39,9 +39,18 @@ from ferry.asgi.exceptions import (
     NoMatchFound,
     WebSocketException,
 )
-from ferry.asgi.middleware.base import Middleware
-from ferry.asgi.middleware.errors import ServerErrorMiddleware
-from ferry.asgi.middleware.exceptions import ExceptionMiddleware
+from ferry.asgi.files import FileResponse
+from ferry.asgi.middleware import (
+    CORSMiddleware,
+    ExceptionMiddleware,
+    GZipMiddleware,
+    HTTPMiddleware,
+    HTTPSRedirectMiddleware,
+    Middleware,
+    ServerErrorMiddleware,
+    SessionMiddleware,
+    TrustedHostMiddleware,
+)
 from ferry.asgi.requests import HTTPConnection, Request
 from ferry.asgi.responses import (
     HTMLResponse,
@@ -52,6 +61,7 @@ from ferry.asgi.responses import (
     StreamingResponse,
 )
 from ferry.asgi.routing import BaseRoute, Host, Match, Mount, Route, Router, URLPath
+from ferry.asgi.staticfiles import StaticFiles
 from ferry.asgi.types import ASGIApp, Message, Receive, Scope, Send
 
 __version__ = "0.1.0"
@@ -64,15 +74,20 @@ __all__ = [
     "BackgroundTask",
     "BackgroundTasks",
     "BaseRoute",
+    "CORSMiddleware",
     "ClientDisconnect",
     "CommaSeparatedStrings",
     "Convertor",
     "ExceptionMiddleware",
+    "FileResponse",
     "FormData",
+    "GZipMiddleware",
     "HTMLResponse",
     "HTTPConnection",
     "HTTPEndpoint",
     "HTTPException",
+    "HTTPMiddleware",
+    "HTTPSRedirectMiddleware",
     "Headers",
     "Host",
     "ImmutableMultiDict",
@@ -98,8 +113,11 @@ __all__ = [
     "Scope",
     "Send",
     "ServerErrorMiddleware",
+    "SessionMiddleware",
+    "StaticFiles",
     "State",
     "StreamingResponse",
+    "TrustedHostMiddleware",
     "URLPath",
     "UploadFile",
     "WebSocketException",
