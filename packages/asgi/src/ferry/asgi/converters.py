@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import uuid
+from decimal import Decimal
 from typing import Any, ClassVar, Generic, TypeVar
 
 T = TypeVar("T")
@@ -84,7 +85,10 @@ class FloatConvertor(Convertor[float]):
         value = float(value)
         if value < 0 or math.isnan(value) or math.isinf(value):
             raise ValueError("a float path parameter must be finite and not negative")
-        return f"{value:0.20f}".rstrip("0").rstrip(".")
+        # repr() is the shortest text that reads back as the same float (a fixed number of
+        # decimals loses small values); Decimal writes it without an exponent for the regex.
+        text = format(Decimal(repr(value + 0.0)), "f")  # + 0.0 turns -0.0 into 0.0
+        return text.removesuffix(".0")
 
 
 class UUIDConvertor(Convertor[uuid.UUID]):

@@ -30,10 +30,12 @@ class HTTPEndpoint:
         self.scope = scope
         self.receive = receive
         self.send = send
+        # HEAD is answered by `get` when there is no `head` (see dispatch), so it is allowed.
         self._allowed_methods = [
             method
             for method in sorted(STANDARD_METHODS)
             if callable(getattr(self, method.lower(), None))
+            or (method == "HEAD" and callable(getattr(self, "get", None)))
         ]
 
     def __await__(self) -> Generator[Any, None, None]:

@@ -110,13 +110,15 @@ def compile_path(path: str) -> tuple[re.Pattern[str], str, dict[str, Convertor[A
         path_format += path[index : match.start()] + "{" + name + "}"
         convertors[name] = convertor
         index = match.end()
+    # \Z, not $: "$" also matches before a final newline, so "/users" would match the
+    # path "/users%0A"; DOTALL lets a path parameter hold a newline too.
     if is_host:
         # A host pattern ignores any port in the Host header.
-        pattern += re.escape(path[index:].split(":")[0]) + "$"
+        pattern += re.escape(path[index:].split(":")[0]) + r"\Z"
     else:
-        pattern += re.escape(path[index:]) + "$"
+        pattern += re.escape(path[index:]) + r"\Z"
     path_format += path[index:]
-    return re.compile(pattern), path_format, convertors
+    return re.compile(pattern, re.DOTALL), path_format, convertors
 
 
 def static_segments(path: str) -> list[str]:
@@ -129,14 +131,40 @@ def static_segments(path: str) -> list[str]:
     return segments
 
 
+# `{name}` inside a format string from compile_path().
+_FORMAT_PARAM = re.compile(r"{([a-zA-Z_][a-zA-Z0-9_]*)}")
+
+
 def _replace_params(
     path_format: str, convertors: Mapping[str, Convertor[Any]], params: dict[str, Any]
 ) -> tuple[str, dict[str, Any]]:
-    for key, value in list(params.items()):
-        if "{" + key + "}" in path_format:
-            path_format = path_format.replace("{" + key + "}", convertors[key].to_string(value))
-            params.pop(key)
-    return path_format, params
+    # One pass, so that a value holding "{other}" is never filled in again.
+    used: set[str] = set()
+
+    def fill(match: re.Match[str]) -> str:
+        key = match.group(1)
+        if key not in params:
+            return match.group(0)
+        used.add(key)
+        return convertors[key].to_string(params[key])
+
+    path = _FORMAT_PARAM.sub(fill, path_format)
+    return path, {key: value for key, value in params.items() if key not in used}
+
+
+def _child_url_path(
+    routes: Sequence[BaseRoute], name: str, params: dict[str, Any], own_names: set[str]
+) -> URLPath | set[str] | None:
+    # For Mount and Host: the path from the first child route that builds one; else the
+    # params a child route called `name` takes, plus the parent's own, for the error.
+    expected: set[str] | None = None
+    for route in routes:
+        try:
+            return route.url_path_for(name, **params)
+        except NoMatchFound as exc:
+            if exc.expected is not None and expected is None:
+                expected = exc.expected | own_names
+    return expected
 
 
 def get_name(endpoint: Any) -> str:
@@ -369,25 +397,29 @@ class Mount(BaseRoute):
         }
 
     def url_path_for(self, name: str, /, **path_params: Any) -> URLPath:
+        own_names = set(self.param_convertors) - {"path"}
+        expected: set[str] | None = None
         if self.name is not None and name == self.name and "path" in path_params:
             # The mount itself, with "path" for the rest.
             path_params["path"] = path_params["path"].lstrip("/")
             path, remaining = _replace_params(self.path_format, self.param_convertors, path_params)
-            if not remaining:
+            if not remaining and own_names <= path_params.keys():
                 return URLPath(path=path)
+            expected = own_names | {"path"}
         elif self.name is None or name.startswith(self.name + ":"):
             child_name = name if self.name is None else name[len(self.name) + 1 :]
             own_params = {k: v for k, v in path_params.items() if k in self.param_convertors}
             child_params = {k: v for k, v in path_params.items() if k not in own_params}
             own_params["path"] = ""
-            prefix, remaining = _replace_params(self.path_format, self.param_convertors, own_params)
-            for route in self.routes:
-                try:
-                    url = route.url_path_for(child_name, **child_params)
-                except NoMatchFound:
-                    continue
-                return URLPath(path=prefix.rstrip("/") + str(url), protocol=url.protocol)
-        raise NoMatchFound(name, path_params)
+            prefix, _ = _replace_params(self.path_format, self.param_convertors, own_params)
+            found = _child_url_path(self.routes, child_name, child_params, own_names)
+            if not isinstance(found, URLPath):
+                expected = found
+            elif own_names <= own_params.keys():
+                return URLPath(path=prefix.rstrip("/") + found, protocol=found.protocol)
+            else:
+                expected = set(child_params) | own_names
+        raise NoMatchFound(name, path_params, expected=expected)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self.app(scope, receive, send)
@@ -430,23 +462,28 @@ class Host(BaseRoute):
         }
 
     def url_path_for(self, name: str, /, **path_params: Any) -> URLPath:
+        own_names = set(self.param_convertors)
+        expected: set[str] | None = None
         if self.name is not None and name == self.name and "path" in path_params:
             path = path_params.pop("path")
             host, remaining = _replace_params(self.host_format, self.param_convertors, path_params)
-            if not remaining:
+            path_params["path"] = path
+            if not remaining and own_names <= path_params.keys():
                 return URLPath(path=path, host=host)
+            expected = own_names | {"path"}
         elif self.name is None or name.startswith(self.name + ":"):
             child_name = name if self.name is None else name[len(self.name) + 1 :]
             own_params = {k: v for k, v in path_params.items() if k in self.param_convertors}
             child_params = {k: v for k, v in path_params.items() if k not in own_params}
-            host, remaining = _replace_params(self.host_format, self.param_convertors, own_params)
-            for route in self.routes:
-                try:
-                    url = route.url_path_for(child_name, **child_params)
-                except NoMatchFound:
-                    continue
-                return URLPath(path=str(url), protocol=url.protocol, host=host)
-        raise NoMatchFound(name, path_params)
+            host, _ = _replace_params(self.host_format, self.param_convertors, own_params)
+            found = _child_url_path(self.routes, child_name, child_params, own_names)
+            if not isinstance(found, URLPath):
+                expected = found
+            elif own_names <= own_params.keys():
+                return URLPath(path=str(found), protocol=found.protocol, host=host)
+            else:
+                expected = set(child_params) | own_names
+        raise NoMatchFound(name, path_params, expected=expected)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self.app(scope, receive, send)
