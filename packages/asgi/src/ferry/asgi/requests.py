@@ -19,6 +19,7 @@ from ferry.asgi.types import Message, Receive, Scope, Send
 
 if TYPE_CHECKING:
     from ferry.asgi.app import App
+    from ferry.asgi.routing import Router
 
 # The scope key where the request body is kept once read (see the module docstring).
 BODY_KEY = "ferry.body"
@@ -161,10 +162,11 @@ class HTTPConnection(Mapping[str, Any]):
         Raises:
             NoMatchFound: no route has that name and those parameters.
         """
-        app: App = self.scope["app"]
-        return self.base_url.replace(path="").replace(
-            path=self.base_url.path.rstrip("/") + app.url_path_for(name, **path_params)
-        )
+        # The outermost router knows every route, those of mounted sub-apps too, and
+        # base_url is the outermost app's root (the mount prefixes come from the router).
+        builder: Router | App = self.scope.get("router") or self.scope["app"]
+        url_path = builder.url_path_for(name, **path_params)
+        return url_path.make_absolute_url(self.base_url)
 
 
 class Request(HTTPConnection):

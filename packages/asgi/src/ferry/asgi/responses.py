@@ -26,7 +26,7 @@ import anyio
 from ferry.asgi.background import BackgroundTask
 from ferry.asgi.concurrency import iterate_in_threadpool
 from ferry.asgi.datastructures import URL, MutableHeaders
-from ferry.asgi.types import Receive, Scope, Send
+from ferry.asgi.types import Message, Receive, Scope, Send
 
 ContentStream = AsyncIterable[str | bytes | memoryview] | Iterable[str | bytes | memoryview]
 
@@ -217,6 +217,10 @@ class RedirectResponse(Response):
         self.headers["location"] = location
 
 
+class _ClientGone(Exception):
+    """send() failed because the client disconnected (raised and caught in this module)."""
+
+
 class StreamingResponse(Response):
     """A body sent piece by piece from a sync or async iterator.
 
@@ -247,19 +251,33 @@ class StreamingResponse(Response):
         await send(
             {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
         )
-        async for chunk in self.body_iterator:
-            if isinstance(chunk, str):
-                chunk = chunk.encode(self.charset)
-            await send({"type": "http.response.body", "body": bytes(chunk), "more_body": True})
+        try:
+            async for chunk in self.body_iterator:
+                if isinstance(chunk, str):
+                    chunk = chunk.encode(self.charset)
+                await send({"type": "http.response.body", "body": bytes(chunk), "more_body": True})
+        finally:
+            # A client that left stops the loop above between two pieces; closing the
+            # generator now runs its cleanup (a cursor, a file) at once, not at collection.
+            aclose = getattr(self.body_iterator, "aclose", None)
+            if aclose is not None:
+                await aclose()
         await send({"type": "http.response.body", "body": b""})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         spec_version = tuple(map(int, scope.get("asgi", {}).get("spec_version", "2.0").split(".")))
         if spec_version >= (2, 4):
             # ASGI 2.4: send() raises OSError once the client is gone; that ends the stream.
+            # Only send()'s OSError means that: one from the body iterator is the app's.
+            async def send_or_stop(message: Message) -> None:
+                try:
+                    await send(message)
+                except OSError as exc:
+                    raise _ClientGone from exc
+
             try:
-                await self._stream(send)
-            except OSError:
+                await self._stream(send_or_stop)
+            except _ClientGone:
                 return
         else:
             # Older servers: watch for http.disconnect beside the stream.

@@ -163,13 +163,23 @@ class ASGITransport(httpx.AsyncBaseTransport):
         self.state: dict[str, Any] = {}
         self._task_group: anyio.abc.TaskGroup | None = None
         self._exit_stack: contextlib.AsyncExitStack | None = None
+        self._lifespan_stack: contextlib.AsyncExitStack | None = None
 
     async def __aenter__(self) -> ASGITransport:
         stack = contextlib.AsyncExitStack()
         self._task_group = await stack.enter_async_context(anyio.create_task_group())
-        self._exit_stack = stack
-        if self.lifespan != "off":
-            await stack.enter_async_context(self._run_lifespan())
+        # The lifespan has a stack of its own, closed before the task group's: a startup
+        # or shutdown failure then leaves the task group without an error to wrap in an
+        # ExceptionGroup, and reaches the caller as it was raised.
+        lifespan_stack = contextlib.AsyncExitStack()
+        try:
+            if self.lifespan != "off":
+                await lifespan_stack.enter_async_context(self._run_lifespan())
+        except BaseException:
+            self._task_group = None
+            await stack.aclose()
+            raise
+        self._exit_stack, self._lifespan_stack = stack, lifespan_stack
         return self
 
     async def __aexit__(
@@ -179,11 +189,16 @@ class ASGITransport(httpx.AsyncBaseTransport):
         traceback: TracebackType | None = None,
     ) -> None:
         stack, self._exit_stack = self._exit_stack, None
+        lifespan_stack, self._lifespan_stack = self._lifespan_stack, None
         self._task_group = None
-        if stack is not None:
-            # An exception from the block propagates by itself; handing it to the task
-            # group would wrap it in an ExceptionGroup.
-            await stack.aclose()
+        try:
+            if lifespan_stack is not None:
+                await lifespan_stack.aclose()
+        finally:
+            if stack is not None:
+                # An exception from the block propagates by itself; handing it to the task
+                # group would wrap it in an ExceptionGroup.
+                await stack.aclose()
 
     @contextlib.asynccontextmanager
     async def _run_lifespan(self) -> AsyncIterator[None]:
@@ -196,27 +211,30 @@ class ASGITransport(httpx.AsyncBaseTransport):
             try:
                 await self.app(scope, app_inbox.receive, from_app.send)
             except BaseException as exc:
-                await from_app.send({"type": "ferry.testing.error", "error": exc})
+                # Nobody listens any more after a failed startup or shutdown was reported.
+                with contextlib.suppress(anyio.BrokenResourceError):
+                    from_app.send_nowait({"type": "ferry.testing.error", "error": exc})
                 if isinstance(exc, anyio.get_cancelled_exc_class()):  # pragma: no cover
                     raise
             finally:
                 from_app.close()
 
         self._task_group.start_soon(run)
-        await to_app.send({"type": "lifespan.startup"})
-        answer = await _next_message(outbox)
-        if answer["type"] == "lifespan.startup.failed":
-            raise RuntimeError(answer.get("message") or "lifespan startup failed")
-        supported = answer["type"] == "lifespan.startup.complete"
-        try:
-            yield
-        finally:
-            if supported:
-                await to_app.send({"type": "lifespan.shutdown"})
-                answer = await _next_message(outbox)
-                if answer["type"] == "lifespan.shutdown.failed":
-                    raise RuntimeError(answer.get("message") or "lifespan shutdown failed")
-            to_app.close()
+        # Every end is closed on the way out: an unclosed stream warns when it is collected.
+        with to_app, app_inbox, outbox:
+            await to_app.send({"type": "lifespan.startup"})
+            answer = await _next_message(outbox)
+            if answer["type"] == "lifespan.startup.failed":
+                raise RuntimeError(answer.get("message") or "lifespan startup failed")
+            supported = answer["type"] == "lifespan.startup.complete"
+            try:
+                yield
+            finally:
+                if supported:
+                    await to_app.send({"type": "lifespan.shutdown"})
+                    answer = await _next_message(outbox)
+                    if answer["type"] == "lifespan.shutdown.failed":
+                        raise RuntimeError(answer.get("message") or "lifespan shutdown failed")
 
     def _scope(self, request: httpx.Request) -> Scope:
         url = request.url
@@ -252,10 +270,23 @@ class ASGITransport(httpx.AsyncBaseTransport):
         else:
             self._task_group.start_soon(exchange.run)
             await exchange.response_started.wait()
+        if not exchange.started:
+            exchange.body_in.close()  # no response will read it
         if exchange.error is not None and not exchange.started:
             if self.raise_app_exceptions:
                 raise exchange.error
-            return httpx.Response(500, request=request, content=b"Internal Server Error")
+            # stream=, not content=: a response made with content= counts as read already,
+            # and the clients above read the raw stream.
+            body = b"Internal Server Error"
+            return httpx.Response(
+                500,
+                headers={
+                    "content-type": "text/plain; charset=utf-8",
+                    "content-length": str(len(body)),
+                },
+                stream=httpx.ByteStream(body),
+                request=request,
+            )
         if not exchange.started:
             raise RuntimeError("The app returned without starting a response.")
         return httpx.Response(
@@ -291,8 +322,12 @@ class _PortalTransport(httpx.BaseTransport):
                 with portal.wrap_async_context_manager(transport):
                     response = portal.call(transport.handle_async_request, request)
                     content = portal.call(_read_all, response)
+            # stream=, not content=: the body stays unread, so iter_raw() still gives it.
             return httpx.Response(
-                response.status_code, headers=response.headers, content=content, request=request
+                response.status_code,
+                headers=response.headers,
+                stream=httpx.ByteStream(content),
+                request=request,
             )
         response = portal.call(self.client.asgi_transport.handle_async_request, request)
         return httpx.Response(
@@ -304,7 +339,11 @@ class _PortalTransport(httpx.BaseTransport):
 
 
 async def _read_all(response: httpx.Response) -> bytes:
-    return await response.aread()
+    # The body as the app sent it: the httpx.Response made from it decodes it (gzip) once.
+    try:
+        return b"".join([chunk async for chunk in response.aiter_raw()])
+    finally:
+        await response.aclose()  # also when the app's error is raised at the end
 
 
 class _SyncStream(httpx.SyncByteStream):
