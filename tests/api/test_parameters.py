@@ -316,3 +316,44 @@ def test_sync_endpoint_runs() -> None:
         return {"q": q}
 
     assert client_for(app).get("/sync?q=7").json() == {"q": 7}
+
+
+class Filters(BaseModel):
+    limit: int = Field(20, ge=1, le=100)
+    tag: list[str] = []
+
+
+class Client(BaseModel):
+    user_agent: str
+    x_trace: str | None = None
+
+
+def test_a_model_groups_query_parameters() -> None:
+    app = App()
+
+    @app.get("/items")
+    async def items(filters: Annotated[Filters, Query()]) -> dict[str, Any]:
+        return filters.model_dump()
+
+    client = client_for(app)
+    assert client.get("/items?limit=5&tag=a&tag=b").json() == {"limit": 5, "tag": ["a", "b"]}
+    assert client.get("/items").json() == {"limit": 20, "tag": []}
+    response = client.get("/items?limit=0")
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["query", "limit"]
+    names = [
+        p["name"]
+        for p in client.get("/openapi.json").json()["paths"]["/items"]["get"]["parameters"]
+    ]
+    assert names == ["limit", "tag"]
+
+
+def test_a_model_groups_header_parameters() -> None:
+    app = App()
+
+    @app.get("/client")
+    async def who(client: Annotated[Client, Header()]) -> dict[str, Any]:
+        return client.model_dump()
+
+    response = client_for(app).get("/client", headers={"user-agent": "probe", "x-trace": "t1"})
+    assert response.json() == {"user_agent": "probe", "x_trace": "t1"}

@@ -69,6 +69,21 @@ class BodyPlan:
 
 
 @dataclass(slots=True)
+class GroupPlan:
+    """A pydantic model filled from several query, header or cookie parameters.
+
+    `members` are its fields as parameters (for reading and for the OpenAPI document);
+    `model_keys` maps each member's wire key to the name the model validates.
+    """
+
+    name: str
+    source: Source
+    model: type[BaseModel]
+    members: list[ParamPlan]
+    model_keys: dict[str, str]
+
+
+@dataclass(slots=True)
 class DependencyPlan:
     """A callable (endpoint or dependency) and how to fill each of its parameters."""
 
@@ -76,6 +91,7 @@ class DependencyPlan:
     params: list[ParamPlan] = field(default_factory=list)
     validators: dict[Source, tuple[type[BaseModel], list[ParamPlan]]] = field(default_factory=dict)
     body: BodyPlan | None = None
+    groups: list[GroupPlan] = field(default_factory=list)
     dependencies: list[tuple[str, DependencyPlan]] = field(default_factory=list)
     special: dict[str, str] = field(default_factory=dict)  # parameter name -> kind
     state_params: list[str] = field(default_factory=list)
@@ -95,6 +111,8 @@ class DependencyPlan:
     def all_params(self) -> list[ParamPlan]:
         """This plan's parameters and those of every dependency below it."""
         found = list(self.params)
+        for group in self.groups:
+            found.extend(group.members)
         if self.body is not None:
             found.extend(self.body.params)
         for _, dependency in self.dependencies:
@@ -206,6 +224,14 @@ def build_plan(
         if state_types and inspect.isclass(base) and issubclass(base, state_types):
             plan.state_params.append(parameter.name)
             continue
+        if (
+            isinstance(marker, Param)
+            and marker.source in (Source.QUERY, Source.HEADER, Source.COOKIE)
+            and inspect.isclass(base)
+            and issubclass(base, BaseModel)
+        ):
+            plan.groups.append(_group_plan(parameter.name, marker, base))
+            continue
         param_plan = _param_plan(parameter, base, annotation, marker, path_param_names)
         if param_plan.source in (Source.BODY, Source.FORM, Source.FILE):
             body_params.append(param_plan)
@@ -303,6 +329,32 @@ def _source_model(
     model_name = f"{getattr(call, '__name__', 'dependency')}_{source.value}"
     model: type[BaseModel] = create_model(model_name, __config__=_LAX, **fields)  # type: ignore[call-overload]
     return model
+
+
+def _group_plan(name: str, marker: Param, model: type[BaseModel]) -> GroupPlan:
+    # `filters: Annotated[Filters, Query()]`: each field of Filters is a query parameter.
+    members = []
+    model_keys = {}
+    for field_name, info in model.model_fields.items():
+        model_key = info.alias or field_name
+        key = model_key
+        if marker.source is Source.HEADER:
+            if info.alias is None and marker.convert_underscores:
+                key = field_name.replace("_", "-")
+            key = key.lower()
+        members.append(
+            ParamPlan(
+                name=field_name,
+                key=key,
+                source=marker.source,
+                annotation=info.annotation,
+                field=info,
+                is_sequence=_is_sequence(info.annotation),
+                param=marker,
+            )
+        )
+        model_keys[key] = model_key
+    return GroupPlan(name, marker.source, model, members, model_keys)
 
 
 def _model_field(member: ParamPlan) -> tuple[Any, FieldInfo]:

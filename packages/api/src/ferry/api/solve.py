@@ -169,6 +169,14 @@ async def solve(plan: DependencyPlan, context: SolveContext) -> dict[str, Any]:
             continue
         for member in members:
             values[member.name] = getattr(validated, member.name)
+    for group in plan.groups:
+        raw = _read_source(context.request, group.source, group.members)
+        try:
+            values[group.name] = group.model.model_validate(
+                {group.model_keys[key]: value for key, value in raw.items()}
+            )
+        except ValidationError as exc:
+            context.errors.extend(error_dicts(exc.errors(include_url=False), (group.source.value,)))
     if plan.body is not None:
         await _solve_body(plan, context, values)
     for name, kind in plan.special.items():
