@@ -184,7 +184,7 @@ class Server:
         )
         for protocol in list(state.connections):
             protocol.abandon()
-        if state.tasks:
+        if state.tasks and not self.force_exit:
             await asyncio.wait(list(state.tasks), timeout=ABANDON_GRACE_S)
         for task in list(state.tasks):
             task.cancel()

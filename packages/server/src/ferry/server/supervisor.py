@@ -51,7 +51,7 @@ FIRST_RESTART_DELAY_S = 0.5
 MAX_RESTART_DELAY_S = 10.0
 # Beyond the graceful-shutdown timeout, time a worker gets for lifespan shutdown and exit
 # before it is killed.
-STOP_MARGIN_S = 5.0
+STOP_MARGIN_S = 10.0
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
