@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import schemathesis
@@ -32,13 +33,13 @@ def users_schema(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpenApiSc
 
 @pytest.mark.slow
 def test_the_api_answers_as_its_document_says(users_schema: OpenApiSchema) -> None:
-    operations = [result.ok() for result in users_schema.get_all_operations()]
+    operations = [result.ok() for result in users_schema.get_all_operations()]  # type: ignore[union-attr]
     assert len(operations) >= 9
     for operation in operations:
 
         @given(case=operation.as_strategy())
         @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
-        def check(case: schemathesis.Case) -> None:
+        def check(case: schemathesis.Case[Any]) -> None:
             case.call_and_validate()
 
         check()
