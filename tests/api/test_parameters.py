@@ -357,3 +357,23 @@ def test_a_model_groups_header_parameters() -> None:
 
     response = client_for(app).get("/client", headers={"user-agent": "probe", "x-trace": "t1"})
     assert response.json() == {"user_agent": "probe", "x_trace": "t1"}
+
+
+class SignUp(BaseModel):
+    username: str = Field(min_length=3)
+    interests: list[str] = []
+
+
+def test_a_model_groups_form_fields() -> None:
+    app = App()
+
+    @app.post("/signup")
+    async def signup(form: Annotated[SignUp, Form()]) -> dict[str, Any]:
+        return form.model_dump()
+
+    client = client_for(app)
+    body = client.post("/signup", data={"username": "ada", "interests": ["math", "looms"]}).json()
+    assert body == {"username": "ada", "interests": ["math", "looms"]}
+    response = client.post("/signup", data={"username": "a"})
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "username"]

@@ -66,6 +66,9 @@ class BodyPlan:
     is_form: bool
     media_type: str
     required: bool
+    # A form read into one model (`Annotated[Model, Form()]`): its input keys, each with
+    # whether it takes every value of a repeated key.
+    form_keys: dict[str, bool] | None = None
 
 
 @dataclass(slots=True)
@@ -373,7 +376,22 @@ def _model_field(member: ParamPlan) -> tuple[Any, FieldInfo]:
 
 def _body_plan(call: Callable[..., Any], members: list[ParamPlan]) -> BodyPlan:
     is_form = any(member.source in (Source.FORM, Source.FILE) for member in members)
-    embed = is_form or len(members) > 1 or bool(members[0].param and members[0].param.embed)
+    form_model = (
+        len(members) == 1
+        and members[0].source is Source.FORM
+        and inspect.isclass(members[0].field.annotation)
+        and issubclass(members[0].field.annotation, BaseModel)
+    )
+    embed = not form_model and (
+        is_form or len(members) > 1 or bool(members[0].param and members[0].param.embed)
+    )
+    form_keys = None
+    if form_model:
+        model_class: type[BaseModel] = members[0].field.annotation  # type: ignore[assignment]
+        form_keys = {
+            info.alias or name: _is_sequence(info.annotation)
+            for name, info in model_class.model_fields.items()
+        }
     media_type = next(
         (m.param.media_type for m in members if m.param is not None),
         "multipart/form-data"
@@ -397,6 +415,7 @@ def _body_plan(call: Callable[..., Any], members: list[ParamPlan]) -> BodyPlan:
         is_form=is_form,
         media_type=media_type,
         required=required,
+        form_keys=form_keys,
     )
 
 

@@ -104,11 +104,14 @@ async def _solve_body(plan: DependencyPlan, context: SolveContext, values: dict[
     if body.is_form:
         form = await request.form()
         data: dict[str, Any] = {}
-        for member in body.params:
-            if member.key in form:
-                data[member.key] = (
-                    form.getlist(member.key) if member.is_sequence else form[member.key]
-                )
+        # Either one model takes the whole form, or each parameter takes its field.
+        if body.form_keys is not None:
+            wanted = body.form_keys
+        else:
+            wanted = {member.key: member.is_sequence for member in body.params}
+        for key, is_sequence in wanted.items():
+            if key in form:
+                data[key] = form.getlist(key) if is_sequence else form[key]
         try:
             result = body.adapter.validate_python(data)
         except ValidationError as exc:
