@@ -29,7 +29,7 @@ from ferry.asgi.datastructures import (
     State,
     UploadFile,
 )
-from ferry.asgi.endpoints import HTTPEndpoint
+from ferry.asgi.endpoints import HTTPEndpoint, WebSocketEndpoint
 from ferry.asgi.exceptions import (
     ClientDisconnect,
     HTTPException,
@@ -60,9 +60,19 @@ from ferry.asgi.responses import (
     Response,
     StreamingResponse,
 )
-from ferry.asgi.routing import BaseRoute, Host, Match, Mount, Route, Router, URLPath
+from ferry.asgi.routing import (
+    BaseRoute,
+    Host,
+    Match,
+    Mount,
+    Route,
+    Router,
+    URLPath,
+    WebSocketRoute,
+)
 from ferry.asgi.staticfiles import StaticFiles
 from ferry.asgi.types import ASGIApp, Message, Receive, Scope, Send
+from ferry.asgi.websockets import WebSocket, WebSocketClose, WebSocketDisconnect, WebSocketState
 
 __version__ = "0.1.0"
 
@@ -120,7 +130,13 @@ __all__ = [
     "TrustedHostMiddleware",
     "URLPath",
     "UploadFile",
+    "WebSocket",
+    "WebSocketClose",
+    "WebSocketDisconnect",
+    "WebSocketEndpoint",
     "WebSocketException",
+    "WebSocketRoute",
+    "WebSocketState",
     "__version__",
     "iterate_in_threadpool",
     "register_url_convertor",

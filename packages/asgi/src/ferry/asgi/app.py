@@ -145,3 +145,15 @@ class App:
         return self.router.route(
             path, methods=methods, name=name, include_in_schema=include_in_schema
         )
+
+    def add_websocket_route(
+        self, path: str, route: Callable[..., Any], name: str | None = None
+    ) -> None:
+        """Add a `WebSocketRoute` for `path`."""
+        self.router.add_websocket_route(path, route, name=name)
+
+    def websocket_route(
+        self, path: str, name: str | None = None
+    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """A decorator form of `add_websocket_route`."""
+        return self.router.websocket_route(path, name=name)

@@ -1,4 +1,4 @@
-"""Routing: Route, Mount, Host and the Router that picks one of them per request.
+"""Routing: Route, WebSocketRoute, Mount, Host, and the Router that picks one per request.
 
 Each route answers `matches(scope)` with one of three outcomes (`Match`): FULL (path and
 method), PARTIAL (the path matches but not the method) or NONE. The router takes the
@@ -19,7 +19,15 @@ import enum
 import functools
 import inspect
 import re
-from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Collection,
+    Iterable,
+    Mapping,
+    Sequence,
+)
 from typing import Any
 
 from ferry.asgi.concurrency import run_in_threadpool
@@ -29,6 +37,7 @@ from ferry.asgi.exceptions import HTTPException, NoMatchFound
 from ferry.asgi.requests import Request
 from ferry.asgi.responses import PlainTextResponse, RedirectResponse
 from ferry.asgi.types import ASGIApp, Lifespan, Receive, Scope, Send
+from ferry.asgi.websockets import WebSocket
 
 # RFC 9110 §9: the methods a route dispatches; anything else is answered with 405.
 STANDARD_METHODS = frozenset(
@@ -194,6 +203,15 @@ def request_response(func: Callable[[Request], Any]) -> ASGIApp:
     return endpoint_app
 
 
+def websocket_session(func: Callable[[WebSocket], Awaitable[None]]) -> ASGIApp:
+    """Turn `async func(websocket)` into an ASGI app."""
+
+    async def session_app(scope: Scope, receive: Receive, send: Send) -> None:
+        await func(WebSocket(scope, receive=receive, send=send))
+
+    return session_app
+
+
 def _wrap_middleware(app: ASGIApp, middleware: Sequence[Any] | None) -> ASGIApp:
     for cls, args, kwargs in reversed(middleware or ()):
         app = cls(app, *args, **kwargs)
@@ -338,6 +356,74 @@ class Route(BaseRoute):
     def __repr__(self) -> str:
         methods = sorted(self.methods or [])
         return f"{type(self).__name__}(path={self.path!r}, name={self.name!r}, methods={methods!r})"
+
+
+class WebSocketRoute(BaseRoute):
+    """A websocket route: a path pattern and an endpoint, for `websocket` scopes only.
+
+    A function endpoint is `async def endpoint(websocket: WebSocket) -> None`; any other
+    endpoint (a `WebSocketEndpoint` class, an ASGI app) is used as an ASGI app.
+
+    Example:
+        >>> WebSocketRoute("/rooms/{room}", endpoint=chat, name="chat")  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        path: str,
+        endpoint: Callable[..., Any],
+        *,
+        name: str | None = None,
+        middleware: Sequence[Any] | None = None,
+    ) -> None:
+        if not path.startswith("/"):
+            raise ValueError("Routed paths must start with '/'")
+        self.path = path
+        self.endpoint = endpoint
+        self.name = get_name(endpoint) if name is None else name
+        handler = endpoint
+        while isinstance(handler, functools.partial):
+            handler = handler.func
+        if inspect.isfunction(handler) or inspect.ismethod(handler):
+            self.app: ASGIApp = websocket_session(endpoint)
+        else:
+            self.app = endpoint
+        self.app = _wrap_middleware(self.app, middleware)
+        self.path_regex, self.path_format, self.param_convertors = compile_path(path)
+
+    def static_segments(self) -> list[str]:
+        return static_segments(self.path)
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        if scope["type"] != "websocket":
+            return Match.NONE, {}
+        match = self.path_regex.match(route_path(scope))
+        if match is None:
+            return Match.NONE, {}
+        params = {
+            key: self.param_convertors[key].convert(value)
+            for key, value in match.groupdict().items()
+        }
+        path_params = scope.get("path_params")
+        return Match.FULL, {
+            "endpoint": self.endpoint,
+            "route": self,
+            "path_params": {**path_params, **params} if path_params else params,
+        }
+
+    def url_path_for(self, name: str, /, **path_params: Any) -> URLPath:
+        if name != self.name or set(path_params) != set(self.param_convertors):
+            expected = set(self.param_convertors) if name == self.name else None
+            raise NoMatchFound(name, path_params, expected=expected)
+        path, remaining = _replace_params(self.path_format, self.param_convertors, path_params)
+        assert not remaining
+        return URLPath(path=path, protocol="websocket")
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(path={self.path!r}, name={self.name!r})"
 
 
 class Mount(BaseRoute):
@@ -706,6 +792,23 @@ class Router:
             self.add_route(
                 path, func, methods=methods, name=name, include_in_schema=include_in_schema
             )
+            return func
+
+        return register
+
+    def add_websocket_route(
+        self, path: str, endpoint: Callable[..., Any], name: str | None = None
+    ) -> None:
+        """Add a `WebSocketRoute`."""
+        self.routes.append(WebSocketRoute(path, endpoint=endpoint, name=name))
+
+    def websocket_route(
+        self, path: str, name: str | None = None
+    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """A decorator form of `add_websocket_route`."""
+
+        def register(func: Callable[..., Any]) -> Callable[..., Any]:
+            self.add_websocket_route(path, func, name=name)
             return func
 
         return register
