@@ -17,7 +17,7 @@ from ferry.api.depends import Depends, Security, SecurityScopes
 from ferry.api.encoders import jsonable_encoder
 from ferry.api.exceptions import RequestValidationError, ResponseValidationError
 from ferry.api.params import Body, Cookie, File, Form, Header, Path, Query
-from ferry.api.routing import APIRoute, APIRouter
+from ferry.api.routing import APIRoute, APIRouter, APIWebSocketRoute
 from ferry.asgi.background import BackgroundTasks
 from ferry.asgi.datastructures import UploadFile
 from ferry.asgi.exceptions import HTTPException
@@ -31,12 +31,14 @@ from ferry.asgi.responses import (
     Response,
     StreamingResponse,
 )
+from ferry.asgi.websockets import WebSocket, WebSocketDisconnect
 
 __version__ = "0.1.0"
 
 __all__ = [
     "APIRoute",
     "APIRouter",
+    "APIWebSocketRoute",
     "App",
     "BackgroundTasks",
     "Body",
@@ -61,6 +63,8 @@ __all__ = [
     "SecurityScopes",
     "StreamingResponse",
     "UploadFile",
+    "WebSocket",
+    "WebSocketDisconnect",
     "__version__",
     "jsonable_encoder",
     "status",

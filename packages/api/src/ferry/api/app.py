@@ -225,6 +225,12 @@ class App(ToolkitApp):
         """Register a TRACE endpoint."""
         return self.api_router.trace(path, **options)
 
+    def websocket(
+        self, path: str, *, name: str | None = None, dependencies: Sequence[Any] | None = None
+    ) -> Decorator:
+        """Register a typed websocket endpoint: `async def chat(websocket: WebSocket, ...)`."""
+        return self.api_router.websocket(path, name=name, dependencies=dependencies)
+
     def include_router(self, router: APIRouter, **options: Any) -> None:
         """Add every route of `router` (options: prefix, tags, dependencies, responses)."""
         router.state_types = self.api_router.state_types

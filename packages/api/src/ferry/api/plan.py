@@ -25,9 +25,11 @@ from ferry.asgi.background import BackgroundTasks
 from ferry.asgi.datastructures import UploadFile
 from ferry.asgi.requests import HTTPConnection, Request
 from ferry.asgi.responses import Response
+from ferry.asgi.websockets import WebSocket
 
 # Parameters filled by annotation alone: the request and friends.
 SPECIAL_TYPES: dict[type, str] = {
+    WebSocket: "websocket",  # before HTTPConnection, its base class
     Request: "request",
     HTTPConnection: "connection",
     Response: "response",

@@ -32,8 +32,9 @@ from ferry.asgi.middleware.base import Middleware
 from ferry.asgi.middleware.exceptions import ExceptionHandler, ExceptionMiddleware
 from ferry.asgi.requests import Request
 from ferry.asgi.responses import JSONResponse, Response
-from ferry.asgi.routing import BaseRoute, Route
+from ferry.asgi.routing import BaseRoute, Route, WebSocketRoute
 from ferry.asgi.types import Receive, Scope, Send
+from ferry.asgi.websockets import WebSocket, WebSocketDisconnect
 
 if TYPE_CHECKING:
     from ferry.api.app import App
@@ -167,6 +168,80 @@ class APIRoute(Route):
             await response(scope, receive, send)
 
 
+class APIWebSocketRoute(WebSocketRoute):
+    """A typed websocket route: path, query, header and cookie parameters and dependencies
+    are solved before the endpoint runs; invalid ones close the socket with 1008 (policy
+    violation, RFC 6455 §7.4.1), which a server answers with 403 before the handshake."""
+
+    def __init__(
+        self,
+        path: str,
+        endpoint: Callable[..., Any],
+        *,
+        name: str | None = None,
+        dependencies: Sequence[Any] | None = None,
+        middleware: Sequence[Middleware] | None = None,
+        state_types: tuple[type, ...] = (),
+    ) -> None:
+        super().__init__(path, endpoint, name=name)
+        self.typed_endpoint = endpoint
+        self.dependencies = list(dependencies or [])
+        self.route_middleware = list(middleware or [])
+        names = path_param_names(path)
+        self.plan = build_plan(endpoint, path_param_names=names, state_types=state_types)
+        for index, marker in enumerate(self.dependencies):
+            assert isinstance(marker, DependsMarker)
+            assert marker.dependency is not None
+            sub_plan = build_plan(
+                marker.dependency,
+                path_param_names=names,
+                state_types=state_types,
+                use_cache=marker.use_cache,
+                scope=marker.scope,
+                security_scopes=marker.security_scopes,
+            )
+            self.plan.dependencies.insert(index, (f"__dependency_{index}", sub_plan))
+        self._path_param_names = names
+        self.state_types = state_types
+        app: Any = self.handle_session
+        for cls, args, kwargs in reversed(self.route_middleware):
+            app = cls(app, *args, **kwargs)
+        self.app = app
+
+    async def handle_session(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Solve the parameters, then run the endpoint with them."""
+        websocket = WebSocket(scope, receive, send)
+        app: App | None = scope.get("app")
+        state = scope.get("state", {}).get("ferry.api.state") if self.state_types else None
+        async with (
+            contextlib.AsyncExitStack() as request_stack,
+            contextlib.AsyncExitStack() as function_stack,
+        ):
+            context = SolveContext(
+                request=websocket,  # type: ignore[arg-type]
+                request_stack=request_stack,
+                function_stack=function_stack,
+                app_dependencies=app.app_dependencies if app else AppDependencies(),
+                overrides=app.dependency_overrides if app is not None else {},
+                override_plans=app.override_plans if app is not None else {},
+                path_param_names=self._path_param_names,
+                state=state,
+            )
+            arguments = await solve(self.plan, context)
+            if context.errors:
+                where = ", ".join(".".join(map(str, e["loc"])) for e in context.errors)
+                await websocket.close(code=1008, reason=f"invalid {where}"[:120])
+                return
+            arguments = {k: v for k, v in arguments.items() if not k.startswith("__dependency_")}
+            try:
+                if self.plan.is_coroutine:
+                    await self.typed_endpoint(**arguments)
+                else:
+                    await run_in_threadpool(self.typed_endpoint, **arguments)
+            except WebSocketDisconnect:
+                pass  # the client left; nothing more to say to it
+
+
 class APIRouter:
     """A group of typed routes with a shared prefix, tags, dependencies and responses.
 
@@ -217,6 +292,34 @@ class APIRouter:
         )
         options.setdefault("state_types", self.state_types)
         self.routes.append(APIRoute(self.prefix + path, endpoint, **options))
+
+    def add_api_websocket_route(
+        self, path: str, endpoint: Callable[..., Any], *, name: str | None = None, **options: Any
+    ) -> None:
+        """Add a typed websocket route at `prefix + path`."""
+        dependencies = [*self.dependencies, *(options.get("dependencies") or [])]
+        middleware = [*self._route_middleware(), *(options.get("middleware") or [])]
+        self.routes.append(
+            APIWebSocketRoute(
+                self.prefix + path,
+                endpoint,
+                name=name,
+                dependencies=dependencies,
+                middleware=middleware,
+                state_types=self.state_types,
+            )
+        )
+
+    def websocket(
+        self, path: str, *, name: str | None = None, dependencies: Sequence[Any] | None = None
+    ) -> Decorator:
+        """Register the decorated `async def endpoint(websocket: WebSocket, ...)`."""
+
+        def register(func: Callable[..., Any]) -> Callable[..., Any]:
+            self.add_api_websocket_route(path, func, name=name, dependencies=dependencies)
+            return func
+
+        return register
 
     def api_route(
         self, path: str, *, methods: Sequence[str] | None = None, **options: Any
@@ -301,6 +404,14 @@ class APIRouter:
                     deprecated=route.deprecated,
                     include_in_schema=route.include_in_schema,
                     operation_id=route.operation_id,
+                    middleware=route.route_middleware,
+                )
+            elif isinstance(route, APIWebSocketRoute):
+                self.add_api_websocket_route(
+                    prefix + route.path,
+                    route.typed_endpoint,
+                    name=route.name,
+                    dependencies=[*(dependencies or []), *route.dependencies],
                     middleware=route.route_middleware,
                 )
             else:

@@ -45,7 +45,7 @@ class AppDependencies:
 class SolveContext:
     """What solving one request accumulates: errors, cached values, cleanups, extras."""
 
-    request: Request
+    request: Request  # or a WebSocket, for a typed websocket route
     request_stack: contextlib.AsyncExitStack
     function_stack: contextlib.AsyncExitStack
     app_dependencies: AppDependencies
@@ -183,7 +183,7 @@ async def solve(plan: DependencyPlan, context: SolveContext) -> dict[str, Any]:
     if plan.body is not None:
         await _solve_body(plan, context, values)
     for name, kind in plan.special.items():
-        if kind in ("request", "connection"):
+        if kind in ("request", "connection", "websocket"):
             values[name] = context.request
         elif kind == "response":
             values[name] = context.temporal_response()
