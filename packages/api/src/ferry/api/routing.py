@@ -103,20 +103,7 @@ class APIRoute(Route):
         self.plan: DependencyPlan = build_plan(
             endpoint, path_param_names=names, state_types=state_types
         )
-        # Dependencies from the decorator, router and app run before the endpoint's own,
-        # their values unused.
-        for index, marker in enumerate(self.dependencies):
-            assert isinstance(marker, DependsMarker), "dependencies= takes Depends(...) items"
-            assert marker.dependency is not None
-            sub_plan = build_plan(
-                marker.dependency,
-                path_param_names=names,
-                state_types=state_types,
-                use_cache=marker.use_cache,
-                scope=marker.scope,
-                security_scopes=marker.security_scopes,
-            )
-            self.plan.dependencies.insert(index, (f"__dependency_{index}", sub_plan))
+        add_route_dependencies(self.plan, self.dependencies, names, state_types)
         self.response_plan = ResponsePlan(
             adapter=response_adapter(response_model),
             status_code=status_code or 200,
@@ -132,22 +119,16 @@ class APIRoute(Route):
     async def handle_request(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Solve, call, encode and send; cleanups after (or, for function scope, before)."""
         request = Request(scope, receive, send)
-        app: App | None = scope.get("app")
-        overrides = app.dependency_overrides if app is not None else {}
-        app_dependencies = app.app_dependencies if app is not None else AppDependencies()
-        state = scope.get("state", {}).get("ferry.api.state") if self.state_types else None
         async with contextlib.AsyncExitStack() as request_stack:
             request_stack.push_async_callback(request.close)  # uploaded files, last
             async with contextlib.AsyncExitStack() as function_stack:
-                context = SolveContext(
-                    request=request,
-                    request_stack=request_stack,
-                    function_stack=function_stack,
-                    app_dependencies=app_dependencies,
-                    overrides=overrides,
-                    override_plans=app.override_plans if app is not None else {},
-                    path_param_names=self._path_param_names,
-                    state=state,
+                context = solve_context(
+                    scope,
+                    request,
+                    request_stack,
+                    function_stack,
+                    self._path_param_names,
+                    self.state_types,
                 )
                 arguments = await solve(self.plan, context)
                 if context.errors:
@@ -189,18 +170,7 @@ class APIWebSocketRoute(WebSocketRoute):
         self.route_middleware = list(middleware or [])
         names = path_param_names(path)
         self.plan = build_plan(endpoint, path_param_names=names, state_types=state_types)
-        for index, marker in enumerate(self.dependencies):
-            assert isinstance(marker, DependsMarker)
-            assert marker.dependency is not None
-            sub_plan = build_plan(
-                marker.dependency,
-                path_param_names=names,
-                state_types=state_types,
-                use_cache=marker.use_cache,
-                scope=marker.scope,
-                security_scopes=marker.security_scopes,
-            )
-            self.plan.dependencies.insert(index, (f"__dependency_{index}", sub_plan))
+        add_route_dependencies(self.plan, self.dependencies, names, state_types)
         self._path_param_names = names
         self.state_types = state_types
         app: Any = self.handle_session
@@ -211,21 +181,17 @@ class APIWebSocketRoute(WebSocketRoute):
     async def handle_session(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Solve the parameters, then run the endpoint with them."""
         websocket = WebSocket(scope, receive, send)
-        app: App | None = scope.get("app")
-        state = scope.get("state", {}).get("ferry.api.state") if self.state_types else None
         async with (
             contextlib.AsyncExitStack() as request_stack,
             contextlib.AsyncExitStack() as function_stack,
         ):
-            context = SolveContext(
-                request=websocket,  # type: ignore[arg-type]
-                request_stack=request_stack,
-                function_stack=function_stack,
-                app_dependencies=app.app_dependencies if app else AppDependencies(),
-                overrides=app.dependency_overrides if app is not None else {},
-                override_plans=app.override_plans if app is not None else {},
-                path_param_names=self._path_param_names,
-                state=state,
+            context = solve_context(
+                scope,
+                websocket,
+                request_stack,
+                function_stack,
+                self._path_param_names,
+                self.state_types,
             )
             arguments = await solve(self.plan, context)
             if context.errors:
@@ -416,3 +382,48 @@ class APIRouter:
                 )
             else:
                 self.routes.append(route)
+
+
+def add_route_dependencies(
+    plan: DependencyPlan,
+    dependencies: Sequence[Any],
+    path_param_names: set[str],
+    state_types: tuple[type, ...],
+) -> None:
+    """Put the decorator's, router's and app's `Depends(...)` first in `plan`; they run
+    before the endpoint's own dependencies and their values are not passed to it."""
+    for index, marker in enumerate(dependencies):
+        if not isinstance(marker, DependsMarker) or marker.dependency is None:
+            raise TypeError(f"dependencies= takes Depends(callable) items, not {marker!r}")
+        sub_plan = build_plan(
+            marker.dependency,
+            path_param_names=path_param_names,
+            state_types=state_types,
+            use_cache=marker.use_cache,
+            scope=marker.scope,
+            security_scopes=marker.security_scopes,
+        )
+        plan.dependencies.insert(index, (f"__dependency_{index}", sub_plan))
+
+
+def solve_context(
+    scope: Scope,
+    connection: Request | WebSocket,
+    request_stack: contextlib.AsyncExitStack,
+    function_stack: contextlib.AsyncExitStack,
+    path_param_names: set[str],
+    state_types: tuple[type, ...],
+) -> SolveContext:
+    """What solving this request needs from its app: overrides, app-scoped values, state."""
+    app: App | None = scope.get("app")
+    state = scope.get("state", {}).get("ferry.api.state") if state_types else None
+    return SolveContext(
+        request=connection,  # type: ignore[arg-type]  # a WebSocket serves as well
+        request_stack=request_stack,
+        function_stack=function_stack,
+        app_dependencies=app.app_dependencies if app is not None else AppDependencies(),
+        overrides=app.dependency_overrides if app is not None else {},
+        override_plans=app.override_plans if app is not None else {},
+        path_param_names=path_param_names,
+        state=state,
+    )
