@@ -260,7 +260,47 @@ class BaseRoute:
         await self.handle(scope, receive, send)
 
 
-class Route(BaseRoute):
+class PathRoute(BaseRoute):
+    """What Route and WebSocketRoute share: a compiled path pattern and an endpoint."""
+
+    scope_type = "http"  # the scope type this route answers
+    protocol = "http"  # for URLPath.make_absolute_url
+    endpoint: Any
+    path_regex: re.Pattern[str]
+    path_format: str
+    param_convertors: dict[str, Convertor[Any]]
+
+    def static_segments(self) -> list[str]:
+        return static_segments(self.path)
+
+    def match_path(self, scope: Scope) -> Scope | None:
+        """What this route adds to the scope when the path matches, else None."""
+        if scope["type"] != self.scope_type:
+            return None
+        match = self.path_regex.match(route_path(scope))
+        if match is None:
+            return None
+        params = {
+            key: self.param_convertors[key].convert(value)
+            for key, value in match.groupdict().items()
+        }
+        path_params = scope.get("path_params")
+        return {
+            "endpoint": self.endpoint,
+            "route": self,
+            "path_params": {**path_params, **params} if path_params else params,
+        }
+
+    def url_path_for(self, name: str, /, **path_params: Any) -> URLPath:
+        if name != self.name or set(path_params) != set(self.param_convertors):
+            expected = set(self.param_convertors) if name == self.name else None
+            raise NoMatchFound(name, path_params, expected=expected)
+        path, remaining = _replace_params(self.path_format, self.param_convertors, path_params)
+        assert not remaining
+        return URLPath(path=path, protocol=self.protocol)
+
+
+class Route(PathRoute):
     """An HTTP route: a path pattern, an endpoint, and the methods it answers.
 
     A function endpoint takes a `Request` and returns a `Response` (sync functions run in
@@ -305,25 +345,10 @@ class Route(BaseRoute):
                 self.methods.add("HEAD")
         self.path_regex, self.path_format, self.param_convertors = compile_path(path)
 
-    def static_segments(self) -> list[str]:
-        return static_segments(self.path)
-
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
-        if scope["type"] != "http":
+        child_scope = self.match_path(scope)
+        if child_scope is None:
             return Match.NONE, {}
-        match = self.path_regex.match(route_path(scope))
-        if match is None:
-            return Match.NONE, {}
-        params = {
-            key: self.param_convertors[key].convert(value)
-            for key, value in match.groupdict().items()
-        }
-        path_params = scope.get("path_params")
-        child_scope = {
-            "endpoint": self.endpoint,
-            "route": self,
-            "path_params": {**path_params, **params} if path_params else params,
-        }
         if not self._allows(scope["method"]):
             return Match.PARTIAL, child_scope
         return Match.FULL, child_scope
@@ -332,14 +357,6 @@ class Route(BaseRoute):
         if self.methods is None:
             return method in STANDARD_METHODS
         return method in self.methods
-
-    def url_path_for(self, name: str, /, **path_params: Any) -> URLPath:
-        if name != self.name or set(path_params) != set(self.param_convertors):
-            expected = set(self.param_convertors) if name == self.name else None
-            raise NoMatchFound(name, path_params, expected=expected)
-        path, remaining = _replace_params(self.path_format, self.param_convertors, path_params)
-        assert not remaining
-        return URLPath(path=path, protocol="http")
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         if not self._allows(scope["method"]):
@@ -358,7 +375,7 @@ class Route(BaseRoute):
         return f"{type(self).__name__}(path={self.path!r}, name={self.name!r}, methods={methods!r})"
 
 
-class WebSocketRoute(BaseRoute):
+class WebSocketRoute(PathRoute):
     """A websocket route: a path pattern and an endpoint, for `websocket` scopes only.
 
     A function endpoint is `async def endpoint(websocket: WebSocket) -> None`; any other
@@ -367,6 +384,9 @@ class WebSocketRoute(BaseRoute):
     Example:
         >>> WebSocketRoute("/rooms/{room}", endpoint=chat, name="chat")  # doctest: +SKIP
     """
+
+    scope_type = "websocket"
+    protocol = "websocket"
 
     def __init__(
         self,
@@ -391,33 +411,9 @@ class WebSocketRoute(BaseRoute):
         self.app = _wrap_middleware(self.app, middleware)
         self.path_regex, self.path_format, self.param_convertors = compile_path(path)
 
-    def static_segments(self) -> list[str]:
-        return static_segments(self.path)
-
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
-        if scope["type"] != "websocket":
-            return Match.NONE, {}
-        match = self.path_regex.match(route_path(scope))
-        if match is None:
-            return Match.NONE, {}
-        params = {
-            key: self.param_convertors[key].convert(value)
-            for key, value in match.groupdict().items()
-        }
-        path_params = scope.get("path_params")
-        return Match.FULL, {
-            "endpoint": self.endpoint,
-            "route": self,
-            "path_params": {**path_params, **params} if path_params else params,
-        }
-
-    def url_path_for(self, name: str, /, **path_params: Any) -> URLPath:
-        if name != self.name or set(path_params) != set(self.param_convertors):
-            expected = set(self.param_convertors) if name == self.name else None
-            raise NoMatchFound(name, path_params, expected=expected)
-        path, remaining = _replace_params(self.path_format, self.param_convertors, path_params)
-        assert not remaining
-        return URLPath(path=path, protocol="websocket")
+        child_scope = self.match_path(scope)
+        return (Match.NONE, {}) if child_scope is None else (Match.FULL, child_scope)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self.app(scope, receive, send)
