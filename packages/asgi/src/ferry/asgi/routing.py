@@ -574,6 +574,10 @@ class Host(BaseRoute):
 # --- the router --------------------------------------------------------------------------------
 
 
+# Up to this many routes, the router tries them all in order instead of walking the tree.
+SCAN_LIMIT = 4
+
+
 class _Node:
     """A node of the route tree: routes filed here, and children by literal segment."""
 
@@ -628,7 +632,10 @@ class Router:
 
     def candidates(self, path: str) -> list[BaseRoute]:
         """The routes that may match `path`, in their original order."""
-        if self._filed != len(self.routes):
+        routes = self.routes
+        if len(routes) <= SCAN_LIMIT:
+            return routes  # a short table: trying each route is cheaper than the walk
+        if self._filed != len(routes):
             self._file_routes()
         node = self._tree
         found = node.routes
