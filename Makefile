@@ -57,8 +57,8 @@ test: lint ## lint, then the whole suite on 3.11 with coverage (>= 90%), then on
 	else echo "no Python 3.13 interpreter found: skipping the 3.13 run"; exit 1; fi
 
 .PHONY: bench
-bench: sync ## the benchmarks (arrive with the benchmark issue)
-	@echo "make bench: the benchmark harness is not written yet"; exit 1
+bench: sync ## benchmarks against the peers, written to docs/performance.md (BENCH_ARGS=--quick)
+	$(UV) run --no-sync python bench/run.py $(BENCH_ARGS)
 
 .PHONY: clean
 clean: ## remove virtual environments, caches and coverage data
