@@ -772,3 +772,19 @@ def test_a_header_the_app_sets_replaces_the_default_of_the_same_name() -> None:
         b"Sat, 21 Nov 2026 15:00:00 GMT"
     ]
     assert content == b"hi"
+
+
+def test_a_body_starting_with_a_space_after_a_head_split_at_its_end_is_not_obs_fold() -> None:
+    conn = make_connection()
+    head = b"POST / HTTP/1.1\r\nhost: t\r\ncontent-length: 3\r\n\r"
+    assert conn.receive_bytes(head) == []
+    happened = conn.receive_bytes(b"\n ab")
+    assert kinds(happened) == [RequestReceived, BodyReceived, RequestComplete]
+
+
+def test_obs_fold_split_across_pieces_is_still_refused() -> None:
+    conn = make_connection()
+    assert conn.receive_bytes(b"GET / HTTP/1.1\r\nhost: t\r\nx-a: one\r\n") == []
+    [rejected] = conn.receive_bytes(b" two\r\n\r\n")
+    assert isinstance(rejected, Rejected)
+    assert rejected.status == 400

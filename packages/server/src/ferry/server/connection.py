@@ -200,10 +200,17 @@ class HTTPConnection:
     def _obs_fold_in(self, data: bytes) -> bool:
         # RFC 9112 §5.2: a header line continued on the next line (obs-fold) is refused
         # with 400. h11 would silently join it, so the head is checked before h11 sees it.
-        # `_head_tail` carries the last byte of an unfinished head over to the next piece.
-        end = data.find(b"\r\n\r\n")
-        head = self._head_tail + (data if end < 0 else data[: end + 2])
-        self._head_tail = data[-1:] if end < 0 else b""
+        # Only the head is searched: it ends at the first empty line (CRLF or a bare LF),
+        # which may be split across pieces, so the last bytes of an unfinished head are
+        # carried over in `_head_tail` (a body may well start with a space).
+        buffer = self._head_tail + data
+        ends = [i for i in (buffer.find(b"\n\r\n"), buffer.find(b"\n\n")) if i >= 0]
+        if ends:
+            head = buffer[: min(ends) + 1]
+            self._head_tail = b""
+        else:
+            head = buffer
+            self._head_tail = buffer[-2:]
         return b"\n " in head or b"\n\t" in head
 
     def receive_eof(self) -> list[Happened]:
