@@ -128,6 +128,16 @@ OPTION_CASES: list[tuple[list[str], dict[str, str], dict[str, object]]] = [
     ),
     (["--no-server-header"], {"FERRY_SERVER_HEADER": "0"}, {"server_header": False}),
     (["--no-date-header"], {"FERRY_DATE_HEADER": "no"}, {"date_header": False}),
+    (["--ws", "none"], {"FERRY_WS": "none"}, {"ws": "none"}),
+    (["--ws-max-size", "1024"], {"FERRY_WS_MAX_SIZE": "1024"}, {"ws_max_size_bytes": 1024}),
+    (["--ws-max-queue", "4"], {"FERRY_WS_MAX_QUEUE": "4"}, {"ws_max_queue": 4}),
+    (["--ws-ping-interval", "0"], {"FERRY_WS_PING_INTERVAL": "0"}, {"ws_ping_interval_s": 0.0}),
+    (["--ws-ping-timeout", "2.5"], {"FERRY_WS_PING_TIMEOUT": "2.5"}, {"ws_ping_timeout_s": 2.5}),
+    (
+        ["--no-ws-per-message-deflate"],
+        {"FERRY_WS_PER_MESSAGE_DEFLATE": "off"},
+        {"ws_per_message_deflate": False},
+    ),
 ]
 CASE_IDS = [argv[0] for argv, _, _ in OPTION_CASES]
 

@@ -36,6 +36,7 @@ from ferry.server.config import (
     LifespanMode,
     LogLevel,
     LoopName,
+    WebSocketMode,
     parse_header_option,
     split_networks,
 )
@@ -274,6 +275,37 @@ SERVER_OPTIONS: tuple[Option, ...] = (
     ),
     Option("--server-header", "server_header", "send a Server header", kind="toggle"),
     Option("--date-header", "date_header", "send a Date header", kind="toggle"),
+    Option(
+        "--ws",
+        "ws",
+        "WebSocket support; none leaves upgrades to the app",
+        choices=get_args(WebSocketMode),
+    ),
+    Option("--ws-max-size", "ws_max_size_bytes", "WebSocket message limit (close 1009)", _integer),
+    Option(
+        "--ws-max-queue",
+        "ws_max_queue",
+        "WebSocket messages queued before reading pauses",
+        _integer,
+    ),
+    Option(
+        "--ws-ping-interval",
+        "ws_ping_interval_s",
+        "WebSocket keep-alive ping interval; 0 for none",
+        _seconds,
+    ),
+    Option(
+        "--ws-ping-timeout",
+        "ws_ping_timeout_s",
+        "close 1011 when a ping is unanswered this long; 0 for none",
+        _seconds,
+    ),
+    Option(
+        "--ws-per-message-deflate",
+        "ws_per_message_deflate",
+        "accept the permessage-deflate WebSocket extension",
+        kind="toggle",
+    ),
 )
 
 _UNITS = {
@@ -282,6 +314,9 @@ _UNITS = {
     "timeout_graceful_shutdown_s": " seconds",
     "max_header_bytes": " bytes",
     "max_body_bytes": " bytes",
+    "ws_max_size_bytes": " bytes",
+    "ws_ping_interval_s": " seconds",
+    "ws_ping_timeout_s": " seconds",
 }
 
 

@@ -20,6 +20,7 @@ from ferry.server.types import ASGIApplication
 LifespanMode = Literal["auto", "on", "off"]
 LoopName = Literal["auto", "asyncio", "uvloop"]
 LogLevel = Literal["critical", "error", "warning", "info", "debug", "trace"]
+WebSocketMode = Literal["auto", "none", "wsproto"]
 
 KIB = 1024
 MIB = 1024 * KIB
@@ -75,6 +76,14 @@ class Config:
     headers: tuple[tuple[str, str], ...] = ()
     server_header: bool = True
     date_header: bool = True
+    # WebSockets: "none" leaves upgrade requests to the app as plain HTTP; "auto" and
+    # "wsproto" both speak RFC 6455 on wsproto. A ping interval or timeout of 0 is off.
+    ws: WebSocketMode = "auto"
+    ws_max_size_bytes: int = 16 * MIB
+    ws_max_queue: int = 32
+    ws_ping_interval_s: float = 20.0
+    ws_ping_timeout_s: float = 20.0
+    ws_per_message_deflate: bool = True
     # Buffer sizes for flow control (not command-line options): stop reading a request
     # body once this much is waiting for the app; the transport's write buffer limit.
     read_high_water_bytes: int = 64 * KIB
@@ -101,6 +110,14 @@ class Config:
             value = getattr(self, name)
             if not value > 0 or value == float("inf"):
                 raise ConfigError(f"{name}: must be a positive, finite number of seconds")
+        _check_positive("ws_max_size_bytes", self.ws_max_size_bytes)
+        _check_positive("ws_max_queue", self.ws_max_queue)
+        for name in ("ws_ping_interval_s", "ws_ping_timeout_s"):
+            value = getattr(self, name)
+            if not value >= 0 or value == float("inf"):
+                raise ConfigError(f"{name}: must be a non-negative, finite number of seconds")
+        if self.ws not in ("auto", "none", "wsproto"):
+            raise ConfigError(f"ws: {self.ws!r} is not one of auto, none, wsproto")
         if self.lifespan not in ("auto", "on", "off"):
             raise ConfigError(f"lifespan: {self.lifespan!r} is not one of auto, on, off")
         if self.loop not in ("auto", "asyncio", "uvloop"):

@@ -47,6 +47,20 @@ class RequestComplete:
 
 
 @dataclass(slots=True)
+class WebSocketUpgrade:
+    """A valid WebSocket opening handshake arrived (RFC 6455 §4.2.1).
+
+    `scope` is the request's `http` scope; `websocket.py` takes the connection over from
+    here. Nothing has been written yet: the app decides between accepting and denying.
+    """
+
+    scope: HTTPScope
+    key: bytes
+    subprotocols: list[str]
+    extensions: list[str]
+
+
+@dataclass(slots=True)
 class ClientClosed:
     """The client closed its side of the connection."""
 
@@ -65,7 +79,9 @@ class Rejected:
     reason: str = ""
 
 
-Happened = RequestReceived | BodyReceived | RequestComplete | ClientClosed | Rejected
+Happened = (
+    RequestReceived | BodyReceived | RequestComplete | ClientClosed | Rejected | WebSocketUpgrade
+)
 
 _REQUEST_COMPLETE = RequestComplete()
 _CLIENT_CLOSED = ClientClosed()
@@ -122,6 +138,23 @@ class DefaultHeaders:
         return render_headers([(n, v) for n, v in self.headers if n not in names])
 
 
+def _comma_list(value: bytes) -> list[str]:
+    return [item.strip() for item in value.decode("latin-1").split(",") if item.strip()]
+
+
+def _is_websocket_request(headers: list[tuple[bytes, bytes]]) -> bool:
+    """`Upgrade: websocket` with `upgrade` among the `Connection` options (RFC 6455 §4.1)."""
+    upgrade = connection = False
+    for name, value in headers:
+        if name == b"upgrade":
+            upgrade = upgrade or b"websocket" in value.lower()
+        elif name == b"connection":
+            connection = connection or any(
+                token.strip() == b"upgrade" for token in value.lower().split(b",")
+            )
+    return upgrade and connection
+
+
 def render_headers(headers: list[tuple[bytes, bytes]]) -> bytes:
     """Header lines as HTTP/1.1 writes them: `name: value` and CRLF each."""
     return b"".join(name + b": " + value + b"\r\n" for name, value in headers)
@@ -154,6 +187,7 @@ class HTTPConnection:
         self.trusted_proxy = config.is_trusted_proxy(client[0] if client else None)
         self._h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=config.max_header_bytes)
         self._max_body_bytes = config.max_body_bytes
+        self._websockets = config.ws != "none"
         self._head_tail = b""
         self._buffered_obs_fold = False
         self._start_cycle()
@@ -275,12 +309,15 @@ class HTTPConnection:
         head_bytes = len(request.method) + len(request.target) + 12
         content_length = -1
         chunked = False
+        upgrade = False
         for name, value in headers:
             head_bytes += len(name) + len(value) + 4
             if name == b"content-length":
                 content_length = int(value)
             elif name == b"transfer-encoding":
                 chunked = True
+            elif name == b"upgrade":
+                upgrade = True
         if head_bytes > self.config.max_header_bytes:
             happened.append(self._reject(431))
             return True
@@ -304,8 +341,41 @@ class HTTPConnection:
             trusted_proxy=self.trusted_proxy,
             config=self.config,
         )
+        if upgrade and self._websockets and _is_websocket_request(headers):
+            # The only branch a plain request pays for is the `upgrade` flag above.
+            return self._receive_websocket(request, scope, happened)
         happened.append(RequestReceived(scope))
         return False
+
+    def _receive_websocket(
+        self, request: h11.Request, scope: HTTPScope, happened: list[Happened]
+    ) -> bool:
+        key = b""
+        version = b""
+        subprotocols: list[str] = []
+        extensions: list[str] = []
+        for name, value in scope["headers"]:
+            if name == b"sec-websocket-key":
+                key = value
+            elif name == b"sec-websocket-version":
+                version = value
+            elif name == b"sec-websocket-protocol":
+                subprotocols.extend(_comma_list(value))
+            elif name == b"sec-websocket-extensions":
+                extensions.extend(_comma_list(value))
+        # RFC 6455 §4.2.1: a GET over HTTP/1.1 with a key and version 13. A refusal is
+        # answered as a request that never reached the app.
+        self._method = b""
+        if request.method != b"GET" or request.http_version != b"1.1":
+            happened.append(self._reject(400, "WebSocket handshake must be GET over HTTP/1.1"))
+        elif not key:
+            happened.append(self._reject(400, "WebSocket handshake without Sec-WebSocket-Key"))
+        elif version.strip() != b"13":
+            happened.append(self._reject(400, "WebSocket handshake with a version other than 13"))
+        else:
+            self._method = request.method
+            happened.append(WebSocketUpgrade(scope, key.strip(), subprotocols, extensions))
+        return True
 
     def _receive_body(self, data: bytes, happened: list[Happened]) -> None:
         self._body_bytes += len(data)
@@ -329,6 +399,25 @@ class HTTPConnection:
         self.response_started = self.response_complete = True
         # The body never quotes the client's bytes back: only the status's own phrase.
         return Rejected(status, self.canned(status), reason)
+
+    def send_switching_protocols(self, headers: list[tuple[bytes, bytes]]) -> bytes:
+        """The `101 Switching Protocols` head that accepts a WebSocket upgrade.
+
+        Raises:
+            ASGIProtocolError: a header h11 refuses (such as a value with CR or LF).
+        """
+        try:
+            data = self._h11.send(h11.InformationalResponse(status_code=101, headers=headers))
+        except h11.LocalProtocolError as exc:
+            raise ASGIProtocolError(f"Invalid response header: {exc}") from None
+        self.response_started = self.response_complete = True
+        defaults = self.default_headers
+        return (data or b"")[:-2] + defaults.raw + b"\r\n"
+
+    @property
+    def upgrade_data(self) -> bytes:
+        """Bytes that arrived after the upgrade request: the first frames of the new protocol."""
+        return self._h11.trailing_data[0]
 
     def canned(self, status: int, detail: str | None = None) -> bytes:
         """A canned response that also closes the connection (see `errors.canned_response`)."""

@@ -4,7 +4,8 @@ asyncio calls `connection_made` (accept), `data_received` (receive_bytes) and
 `connection_lost`; this class feeds the bytes to the connection, starts one
 `RequestCycle` task per request, writes what the cycle produces (send_bytes), and keeps
 the connection's deadline for the header and keep-alive timeouts. The server's clock tick
-calls `check_deadline()`; no timer is armed per request.
+calls `check_deadline()`; no timer is armed per request. A WebSocket upgrade hands the
+transport to a `WebSocketProtocol` (`websocket.py`) and this object steps aside.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Coroutine
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from ferry.server.config import Config
 from ferry.server.connection import (
@@ -24,13 +25,23 @@ from ferry.server.connection import (
     Rejected,
     RequestComplete,
     RequestReceived,
+    WebSocketUpgrade,
 )
 from ferry.server.cycle import RequestCycle
 from ferry.server.flow import FlowControl
 from ferry.server.logs import access_logger, error_logger, format_access_line
 from ferry.server.types import ASGIApplication
+from ferry.server.websocket import WebSocketProtocol
 
 TaskFactory = Callable[[Coroutine[Any, Any, None]], "asyncio.Task[None]"]
+
+
+class ServedConnection(Protocol):
+    """What the server's clock and shutdown ask of every open connection."""
+
+    def check_deadline(self, now: float) -> None: ...
+    def shutdown(self) -> None: ...
+    def abandon(self) -> None: ...
 
 
 class ServerState:
@@ -41,7 +52,7 @@ class ServerState:
         self.app = app
         self.default_headers = DefaultHeaders(config)
         self.lifespan_state: dict[str, Any] | None = None
-        self.connections: set[HTTPProtocol] = set()
+        self.connections: set[ServedConnection] = set()
         self.tasks: set[asyncio.Task[None]] = set()
         self.active_requests = 0
         self.total_requests = 0
@@ -171,6 +182,8 @@ class HTTPProtocol(asyncio.Protocol):
                 self.cycle.request_complete()
         elif event_type is Rejected:
             self._reject(event)  # type: ignore[arg-type]
+        elif event_type is WebSocketUpgrade:
+            self._upgrade(event)  # type: ignore[arg-type]
         elif event_type is ClientClosed and (self.cycle is None or self.cycle.response_complete):
             self.transport.close()
 
@@ -194,6 +207,19 @@ class HTTPProtocol(asyncio.Protocol):
         limit = self.config.limit_max_requests
         if limit is not None and state.total_requests >= limit:
             state.on_request_limit()
+
+    def _upgrade(self, event: WebSocketUpgrade) -> None:
+        # The transport now belongs to the WebSocket: its bytes go there from here on.
+        self.deadline_kind = _NO_DEADLINE
+        self.requests_started += 1
+        self.state.total_requests += 1
+        websocket = WebSocketProtocol(
+            self.state, self.loop, self.transport, self.flow, self.conn, event
+        )
+        self.transport.set_protocol(websocket)  # type: ignore[arg-type]
+        self.state.connections.discard(self)
+        self.state.connections.add(websocket)
+        websocket.start(self.state.app)
 
     def _reject(self, event: Rejected) -> None:
         error_logger.debug("Refused a request with %d: %s", event.status, event.reason)

@@ -1,0 +1,278 @@
+"""The WebSocket core (bytes <-> ASGI events) and its adapter, without sockets.
+
+The core is fed the bytes a wsproto client writes; the adapter runs over a transport that
+records what it is asked to do. The full conversations over real sockets are in
+tests/integration/test_websockets.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from wsproto import ConnectionType, WSConnection
+from wsproto.events import (
+    AcceptConnection,
+    BytesMessage,
+    CloseConnection,
+    Ping,
+    RejectConnection,
+    Request,
+    TextMessage,
+)
+from wsproto.extensions import PerMessageDeflate
+
+from ferry.server.config import Config
+from ferry.server.connection import HTTPConnection, RequestReceived, WebSocketUpgrade
+from ferry.server.errors import ASGIProtocolError, ClientDisconnected
+from ferry.server.flow import FlowControl
+from ferry.server.protocol import ServerState
+from ferry.server.types import ASGIReceiveCallable, ASGISendCallable, Message, Scope
+from ferry.server.websocket import WebSocketConnection, WebSocketProtocol, build_websocket_scope
+
+ACCEPT: Message = {"type": "websocket.accept"}
+
+
+def handshake(
+    config: Config, **request: Any
+) -> tuple[HTTPConnection, WebSocketUpgrade | RequestReceived, WSConnection]:
+    client = WSConnection(ConnectionType.CLIENT)
+    data = client.send(Request(host="t", target="/chat?room=1", **request))
+    conn = HTTPConnection(
+        config, client=("127.0.0.1", 5000), server=("127.0.0.1", 8000), state={"db": 1}
+    )
+    event = conn.receive_bytes(data)[0]
+    assert isinstance(event, WebSocketUpgrade | RequestReceived)
+    return conn, event, client
+
+
+def open_core(
+    config: Config | None = None, **request: Any
+) -> tuple[WebSocketConnection, WSConnection]:
+    config = config or Config(app="x:y")
+    conn, upgrade, client = handshake(config, **request)
+    assert isinstance(upgrade, WebSocketUpgrade)
+    return WebSocketConnection(config, conn, upgrade), client
+
+
+def client_events(client: WSConnection, data: bytes) -> list[Any]:
+    client.receive_data(data)
+    return list(client.events())
+
+
+def test_ws_none_hands_the_upgrade_to_the_app_as_http() -> None:
+    _, event, _ = handshake(Config(app="x:y", ws="none"))
+    assert isinstance(event, RequestReceived)
+
+
+def test_other_upgrades_are_plain_requests() -> None:
+    conn = HTTPConnection(Config(app="x:y"), None, None)
+    happened = conn.receive_bytes(
+        b"GET / HTTP/1.1\r\nhost: t\r\nupgrade: h2c\r\nconnection: upgrade\r\n\r\n"
+    )
+    assert isinstance(happened[0], RequestReceived)
+
+
+def test_the_websocket_scope() -> None:
+    core, _ = open_core(subprotocols=["a", "b"])
+    scope = build_websocket_scope(core.upgrade.scope, core.upgrade.subprotocols)
+    assert scope["type"] == "websocket"
+    assert scope["asgi"] == {"version": "3.0", "spec_version": "2.4"}
+    assert scope["scheme"] == "ws"
+    assert scope["path"] == "/chat"
+    assert scope["query_string"] == b"room=1"
+    assert scope["subprotocols"] == ["a", "b"]
+    assert scope["extensions"] == {"websocket.http.response": {}}
+    assert scope["state"] == {"db": 1}
+    assert "method" not in scope
+    https = dict(core.upgrade.scope, scheme="https")
+    assert build_websocket_scope(https, [])["scheme"] == "wss"  # type: ignore[arg-type]
+
+
+def test_accept_with_subprotocol_headers_and_deflate() -> None:
+    core, client = open_core(subprotocols=["chat"], extensions=[PerMessageDeflate()])
+    data = core.send({**ACCEPT, "subprotocol": "chat", "headers": [(b"X-A", b"1")]})
+    (accepted,) = client_events(client, data)
+    assert isinstance(accepted, AcceptConnection)
+    assert accepted.subprotocol == "chat"
+    assert (b"x-a", b"1") in accepted.extra_headers
+    assert [ext.name for ext in accepted.extensions] == ["permessage-deflate"]
+    core.receive_bytes(client.send(TextMessage(data="zip " * 100)))
+    echoed = core.send({"type": "websocket.send", "text": "zip " * 100})
+    (message,) = client_events(client, echoed)
+    assert message.data == "zip " * 100
+
+
+def test_deflate_can_be_turned_off() -> None:
+    core, client = open_core(
+        Config(app="x:y", ws_per_message_deflate=False), extensions=[PerMessageDeflate()]
+    )
+    (accepted,) = client_events(client, core.send(ACCEPT))
+    assert accepted.extensions == []
+
+
+def test_frames_sent_before_the_accept_are_delivered_after_it() -> None:
+    core, _ = open_core()
+    # A client may pipeline a frame right behind its handshake: hand-make one (masked).
+    mask = b"\x01\x02\x03\x04"
+    payload = bytes(b ^ mask[i % 4] for i, b in enumerate(b"early"))
+    assert core.receive_bytes(b"\x81\x85" + mask + payload) == []
+    core.send(ACCEPT)
+    assert core.pending_events() == [{"type": "websocket.receive", "bytes": None, "text": "early"}]
+
+
+def test_close_before_accept_is_403() -> None:
+    core, client = open_core()
+    rejected, *_body = client_events(client, core.send({"type": "websocket.close"}))
+    assert isinstance(rejected, RejectConnection)
+    assert rejected.status_code == 403
+    assert core.closed
+
+
+def test_messages_out_of_order_are_refused() -> None:
+    core, _ = open_core()
+    with pytest.raises(ASGIProtocolError):
+        core.send({"type": "websocket.send", "text": "too soon"})
+    core.send(ACCEPT)
+    with pytest.raises(ASGIProtocolError):
+        core.send({"type": "websocket.send"})
+    with pytest.raises(ASGIProtocolError):
+        core.send(ACCEPT)
+
+
+def test_client_close_is_answered_and_reported_once() -> None:
+    core, client = open_core()
+    client_events(client, core.send(ACCEPT))
+    events = core.receive_bytes(client.send(CloseConnection(code=4000, reason="x")))
+    assert events == [{"type": "websocket.disconnect", "code": 4000, "reason": "x"}]
+    (reply,) = client_events(client, core.data_to_send())
+    assert isinstance(reply, CloseConnection)
+    assert core.closed
+    assert core.receive_eof() == []
+    with pytest.raises(ClientDisconnected):
+        core.send({"type": "websocket.send", "text": "gone"})
+
+
+def test_a_dropped_connection_is_1006() -> None:
+    core, _ = open_core()
+    core.send(ACCEPT)
+    assert core.receive_eof() == [{"type": "websocket.disconnect", "code": 1006, "reason": ""}]
+
+
+def test_a_message_over_the_limit_closes_with_1009() -> None:
+    core, client = open_core(Config(app="x:y", ws_max_size_bytes=10))
+    client_events(client, core.send(ACCEPT))
+    events = core.receive_bytes(client.send(BytesMessage(data=b"x" * 11)))
+    assert events == [{"type": "websocket.disconnect", "code": 1009, "reason": ""}]
+    (close,) = client_events(client, core.data_to_send())
+    assert close.code == 1009
+
+
+def test_ping_and_pong() -> None:
+    core, client = open_core()
+    client_events(client, core.send(ACCEPT))
+    core.receive_bytes(client.send(Ping(payload=b"p")))
+    (pong,) = client_events(client, core.data_to_send())
+    assert pong.payload == b"p"
+    (ping,) = client_events(client, core.ping(b"k"))
+    assert core.ping_outstanding
+    core.receive_bytes(client.send(ping.response()))
+    assert not core.ping_outstanding
+
+
+# --- the adapter ------------------------------------------------------------------------------
+
+
+class RecordingTransport(asyncio.Transport):
+    def __init__(self) -> None:
+        super().__init__()
+        self.written = b""
+        self.calls: list[str] = []
+        self.closing = False
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self.written += bytes(data)
+
+    def close(self) -> None:
+        self.closing = True
+
+    def is_closing(self) -> bool:
+        return self.closing
+
+    def pause_reading(self) -> None:
+        self.calls.append("pause")
+
+    def resume_reading(self) -> None:
+        self.calls.append("resume")
+
+
+async def _idle_app(scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
+    await receive()
+    await send(ACCEPT)
+
+
+def open_adapter(**options: Any) -> tuple[WebSocketProtocol, RecordingTransport, WSConnection]:
+    config = Config(app="x:y", **options)
+    conn, upgrade, client = handshake(config)
+    assert isinstance(upgrade, WebSocketUpgrade)
+    transport = RecordingTransport()
+    loop = asyncio.get_running_loop()
+    protocol = WebSocketProtocol(
+        ServerState(config, _idle_app), loop, transport, FlowControl(transport), conn, upgrade
+    )
+    return protocol, transport, client
+
+
+def test_a_full_queue_pauses_reading() -> None:
+    async def main() -> None:
+        protocol, transport, client = open_adapter(ws_max_queue=3)
+        assert await protocol.receive() == {"type": "websocket.connect"}
+        await protocol.send(ACCEPT)
+        client_events(client, transport.written)
+        for n in range(3):
+            protocol.data_received(client.send(TextMessage(data=str(n))))
+        assert transport.calls == ["pause"]
+        assert (await protocol.receive())["text"] == "0"
+        assert transport.calls == ["pause", "resume"]
+
+    asyncio.run(main())
+
+
+def test_an_unanswered_ping_closes_with_1011() -> None:
+    async def main() -> None:
+        protocol, transport, client = open_adapter(ws_ping_interval_s=1.0, ws_ping_timeout_s=1.0)
+        await protocol.receive()
+        await protocol.send(ACCEPT)
+        client_events(client, transport.written)
+        transport.written = b""
+        now = asyncio.get_running_loop().time()
+        protocol.check_deadline(now + 1.5)  # a ping goes out
+        (ping,) = client_events(client, transport.written)
+        assert isinstance(ping, Ping)
+        transport.written = b""
+        protocol.check_deadline(now + 3.0)  # and is not answered
+        (close,) = client_events(client, transport.written)
+        assert close.code == 1011
+        assert transport.closing
+        with pytest.raises(ClientDisconnected):
+            await protocol.send({"type": "websocket.send", "text": "late"})
+
+    asyncio.run(main())
+
+
+def test_shutdown_closes_with_1012_and_tells_the_app() -> None:
+    async def main() -> None:
+        protocol, transport, client = open_adapter()
+        await protocol.receive()
+        await protocol.send(ACCEPT)
+        client_events(client, transport.written)
+        transport.written = b""
+        protocol.shutdown()
+        (close,) = client_events(client, transport.written)
+        assert close.code == 1012
+        assert (await protocol.receive())["code"] == 1012
+        protocol.data_received(client.send(close.response()))
+        assert transport.closing
+
+    asyncio.run(main())
