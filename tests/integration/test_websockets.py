@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -195,6 +196,40 @@ def test_malformed_frame_closes_with_protocol_error(url: str) -> None:
         assert client.receive_close().code == 1002
 
 
+def _masked_frame(first_byte: int, payload: bytes) -> bytes:
+    """One client frame, masked as RFC 6455 §5.3 asks; `first_byte` is FIN, RSV and opcode."""
+    mask = b"\x0f\x1e\x2d\x3c"
+    masked = bytes(byte ^ mask[i % 4] for i, byte in enumerate(payload))
+    if len(payload) < 126:
+        length = bytes([0x80 | len(payload)])
+    else:
+        length = bytes([0x80 | 126]) + len(payload).to_bytes(2, "big")
+    return bytes([first_byte]) + length + mask + masked
+
+
+@pytest.mark.parametrize(
+    ("frame", "code"),
+    [
+        (_masked_frame(0x80 | 0x3, b"x"), 1002),  # a reserved opcode
+        (_masked_frame(0x80 | 0x40 | Opcode.TEXT.value, b"x"), 1002),  # RSV1, nothing agreed
+        (_masked_frame(Opcode.PING.value, b"x"), 1002),  # a fragmented control frame
+        (_masked_frame(0x80 | Opcode.PING.value, b"x" * 126), 1002),  # control frame > 125
+        (_masked_frame(0x80 | Opcode.CONTINUATION.value, b"x"), 1002),  # nothing to continue
+        (_masked_frame(0x80 | Opcode.TEXT.value, b"\xff\xfe"), 1007),  # text not UTF-8
+    ],
+    ids=["reserved-opcode", "rsv1", "fragmented-ping", "long-ping", "stray-continuation", "utf8"],
+)
+def test_each_kind_of_malformed_frame_closes_and_the_server_goes_on(
+    url: str, frame: bytes, code: int
+) -> None:
+    with ws_connect(url, "/echo") as client:
+        client.sock.sendall(frame)
+        assert client.receive_close().code == code
+    with ws_connect(url, "/echo") as client:
+        client.send(TextMessage(data="still here"))
+        assert client.receive_message() == "still here"
+
+
 def _raw_handshake(url: str, headers: bytes) -> int:
     with connect(url) as sock:
         sock.sendall(
@@ -357,6 +392,91 @@ def test_toolkit_app_over_a_real_socket() -> None:
         assert client.receive_message() == "ann: hi"
         client.send(CloseConnection(code=1000))
         assert client.receive_close().code == 1000
+
+
+# --- limits and the access log ------------------------------------------------------------
+
+
+def test_upgrade_over_limit_concurrency_gets_503_until_a_websocket_ends(url: str) -> None:
+    with serve(echo_app, limit_concurrency=1) as base:
+        with ws_connect(base, "/echo") as first:
+            first.send(TextMessage(data="one"))
+            assert first.receive_message() == "one"
+            with ws_socket(base) as sock:
+                refused = WSClient(sock).handshake("/echo")
+            assert isinstance(refused, RejectConnection)
+            assert refused.status_code == 503
+            assert httpx.get(base + "/").status_code == 503  # HTTP and WebSockets share it
+            first.send(CloseConnection(code=1000))
+            first.receive_close()
+
+        def accepted_again() -> bool:
+            with ws_socket(base) as sock:
+                return isinstance(WSClient(sock).handshake("/echo"), AcceptConnection)
+
+        _wait_for(accepted_again)
+
+
+def test_websockets_count_toward_limit_max_requests() -> None:
+    with (
+        serve(echo_app, limit_max_requests=2) as base,
+        ws_connect(base, "/echo") as first,
+        ws_connect(base, "/echo") as second,
+    ):
+        # The second handshake reached the limit: the server shuts down gracefully.
+        assert first.receive_close().code == 1012
+        assert second.receive_close().code == 1012
+
+
+class _Collected(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+@pytest.fixture
+def access_lines() -> Iterator[list[str]]:
+    # The ferry loggers may not propagate to the root logger: listen on the logger itself.
+    logger = logging.getLogger("ferry.access")
+    handler = _Collected()
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield handler.lines
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
+def test_each_handshake_answer_writes_one_access_line(access_lines: list[str]) -> None:
+    with serve(echo_app, access_log=True) as base:
+        with ws_connect(base, "/echo?room=1") as client:
+            port = client.sock.getsockname()[1]
+            client.send(TextMessage(data="x"))
+            client.receive_message()
+        for path in ("/close-early", "/deny", "/raise-early"):
+            with ws_socket(base) as sock:
+                assert isinstance(WSClient(sock).handshake(path), RejectConnection)
+        _wait_for(lambda: len(access_lines) == 4)
+    assert access_lines[0].startswith(f'127.0.0.1:{port} - "WebSocket /echo?room=1" 101 accepted ')
+    assert [line.split('"', 2)[2].rsplit(" ", 1)[0] for line in access_lines] == [
+        " 101 accepted",
+        " 403 rejected",
+        " 401 denied",
+        " 500 failed",
+    ]
+    assert all(line.endswith("ms") for line in access_lines)
+
+
+def test_access_log_off_writes_no_websocket_line(access_lines: list[str]) -> None:
+    with serve(echo_app, access_log=False) as base, ws_connect(base, "/echo") as client:
+        client.send(TextMessage(data="x"))
+        assert client.receive_message() == "x"
+    assert access_lines == []
 
 
 def _wait_for(condition: Any, timeout_s: float = 5.0) -> None:

@@ -11,6 +11,8 @@ import asyncio
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import (
     AcceptConnection,
@@ -276,3 +278,34 @@ def test_shutdown_closes_with_1012_and_tells_the_app() -> None:
         assert transport.closing
 
     asyncio.run(main())
+
+
+def _masked(first_byte: int, payload: bytes) -> bytes:
+    # A client frame with a zero mask: well-framed, whatever its header bits say.
+    if len(payload) < 126:
+        return bytes([first_byte, 0x80 | len(payload)]) + bytes(4) + payload
+    return bytes([first_byte, 0x80 | 126]) + len(payload).to_bytes(2, "big") + bytes(4) + payload
+
+
+# Raw bytes are mostly refused at once (unmasked); masked frames with any header byte reach
+# the opcode, fragmentation, UTF-8, size and close-code rules.
+_frames = st.builds(_masked, st.integers(0, 255), st.binary(max_size=700))
+_pieces = st.lists(st.one_of(_frames, st.binary(max_size=40)), max_size=8)
+
+
+@settings(max_examples=300, deadline=None)
+@given(chunks=_pieces)
+def test_any_bytes_after_the_accept_yield_events_or_a_close_never_a_crash(
+    chunks: list[bytes],
+) -> None:
+    core, client = open_core(Config(app="x:y", ws_max_size_bytes=512))
+    client_events(client, core.send(ACCEPT))
+    disconnects = 0
+    for chunk in chunks:
+        for event in core.receive_bytes(chunk):
+            assert event["type"] in ("websocket.receive", "websocket.disconnect")
+            disconnects += event["type"] == "websocket.disconnect"
+        core.data_to_send()
+    disconnects += len(core.receive_eof())
+    assert disconnects == 1  # the app hears of the end exactly once
+    assert core.closed

@@ -1,7 +1,8 @@
 """The server's two loggers, their set-up, and the access log line.
 
     ferry.error    start-up, shutdown, app exceptions, warnings: everything but access lines
-    ferry.access   one line per response: `format_access_line()`
+    ferry.access   one line per response: `format_access_line()`; one per WebSocket
+                   handshake: `format_websocket_line()`
 
 `configure_logging()` gives each its own handler to stderr and stops them from propagating,
 so an app that configures the root logger does not print every line twice; the root logger
@@ -98,6 +99,38 @@ def format_access_line(
         >>> format_access_line(("127.0.0.1", 50000), "GET", "/users", b"x=1", "1.1", 200, 13, 0.42)
         '127.0.0.1:50000 - "GET /users?x=1 HTTP/1.1" 200 13B 0.42ms'
     """
+    peer, target = _peer_and_target(client, path, query_string)
+    return (
+        f'{peer} - "{_escape(method)} {target} HTTP/{_escape(http_version)}" '
+        f"{status} {response_bytes}B {duration_ms:.2f}ms"
+    )
+
+
+def format_websocket_line(
+    client: tuple[str, int] | None,
+    path: str,
+    query_string: bytes,
+    status: int,
+    outcome: str,
+    duration_ms: float,
+) -> str:
+    """The access log line of a WebSocket handshake, escaped as `format_access_line()`'s.
+
+    One line when the handshake is answered: 101 and "accepted", the denial response's
+    status and "denied", 403 and "rejected" (closed before accepting), or 500 and "failed".
+    The time is from the upgrade request to that answer.
+
+    Example:
+        >>> format_websocket_line(("127.0.0.1", 50000), "/ws", b"", 101, "accepted", 0.42)
+        '127.0.0.1:50000 - "WebSocket /ws" 101 accepted 0.42ms'
+    """
+    peer, target = _peer_and_target(client, path, query_string)
+    return f'{peer} - "WebSocket {target}" {status} {outcome} {duration_ms:.2f}ms'
+
+
+def _peer_and_target(
+    client: tuple[str, int] | None, path: str, query_string: bytes
+) -> tuple[str, str]:
     if client is None:
         peer = "-"
     else:
@@ -106,10 +139,7 @@ def format_access_line(
     target = _escape(path)
     if query_string:
         target += "?" + _escape_bytes(query_string)
-    return (
-        f'{peer} - "{_escape(method)} {target} HTTP/{_escape(http_version)}" '
-        f"{status} {response_bytes}B {duration_ms:.2f}ms"
-    )
+    return peer, target
 
 
 def _escape(text: str) -> str:

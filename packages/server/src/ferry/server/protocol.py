@@ -210,16 +210,25 @@ class HTTPProtocol(asyncio.Protocol):
 
     def _upgrade(self, event: WebSocketUpgrade) -> None:
         # The transport now belongs to the WebSocket: its bytes go there from here on.
+        # An open WebSocket counts toward --limit-concurrency for as long as its app runs,
+        # and its handshake toward --limit-max-requests, as a request does.
+        state = self.state
         self.deadline_kind = _NO_DEADLINE
+        limit = self.config.limit_concurrency
+        if limit is not None and state.active_requests >= limit:
+            self.write(self.conn.canned(503))
+            self.transport.close()
+            return
         self.requests_started += 1
-        self.state.total_requests += 1
-        websocket = WebSocketProtocol(
-            self.state, self.loop, self.transport, self.flow, self.conn, event
-        )
+        state.total_requests += 1
+        websocket = WebSocketProtocol(state, self.loop, self.transport, self.flow, self.conn, event)
         self.transport.set_protocol(websocket)  # type: ignore[arg-type]
-        self.state.connections.discard(self)
-        self.state.connections.add(websocket)
-        websocket.start(self.state.app)
+        state.connections.discard(self)
+        state.connections.add(websocket)
+        websocket.start(state.app)
+        limit = self.config.limit_max_requests
+        if limit is not None and state.total_requests >= limit:
+            state.on_request_limit()
 
     def _reject(self, event: Rejected) -> None:
         error_logger.debug("Refused a request with %d: %s", event.status, event.reason)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
@@ -29,7 +30,7 @@ from wsproto.utilities import LocalProtocolError, generate_accept_token
 from ferry.server.config import Config
 from ferry.server.connection import HTTPConnection, WebSocketUpgrade
 from ferry.server.errors import ASGIProtocolError, ClientDisconnected
-from ferry.server.logs import error_logger
+from ferry.server.logs import access_logger, error_logger, format_websocket_line
 from ferry.server.types import ASGIApplication, HTTPScope, Message, Scope
 
 if TYPE_CHECKING:
@@ -361,14 +362,22 @@ class WebSocketProtocol:
         self._deadline = 0.0  # when a Close we sent, or a ping, must be answered by
         interval = config.ws_ping_interval_s
         self._next_ping = loop.time() + interval if interval else 0.0
+        self._start_time = loop.time() if state.access_log else 0.0
         self.task: asyncio.Task[None] | None = None
 
     def start(self, app: ASGIApplication) -> None:
-        """Run the app for this WebSocket."""
+        """Run the app for this WebSocket; it counts as an active request until it ends."""
+        state = self.state
+        state.active_requests += 1
         task = self.loop.create_task(self.run(app))
         self.task = task
-        self.state.tasks.add(task)
-        task.add_done_callback(self.state.tasks.discard)
+        state.tasks.add(task)
+        task.add_done_callback(self._app_done)
+
+    def _app_done(self, task: asyncio.Task[None]) -> None:
+        # A callback, not a `finally`: it runs even for a task cancelled before it started.
+        self.state.tasks.discard(task)
+        self.state.active_requests -= 1
 
     # --- asyncio callbacks ---------------------------------------------------------------
 
@@ -459,12 +468,21 @@ class WebSocketProtocol:
             await self.flow.drain()
             if self._disconnected:
                 raise ClientDisconnected("the client disconnected")
+        answered = conn.handshake_answered
         data = conn.send(message)
         if data:
             self._write(data)
         if not conn.handshake_answered:
             return
-        if message["type"] == "websocket.accept":
+        message_type = message["type"]
+        if not answered and self.state.access_log:
+            if message_type == "websocket.accept":
+                self._log_handshake(101, "accepted")
+            elif message_type == "websocket.close":
+                self._log_handshake(403, "rejected")
+            else:
+                self._log_handshake(message.get("status", 0), "denied")
+        if message_type == "websocket.accept":
             self._deliver(conn.pending_events())
         elif conn.state == _CLOSING and not self._deadline:
             self._deadline = self.loop.time() + CLOSE_TIMEOUT_S
@@ -496,12 +514,29 @@ class WebSocketProtocol:
             conn.closed = True
             self._write(conn.http.canned(500))
             self.transport.close()
+            if self.state.access_log:
+                self._log_handshake(500, "failed")
         elif conn.state == _DENYING:
             conn.state = _CLOSED
             self.transport.close()  # a denial response cut short
         elif conn.is_open:
             self._write(conn.close(code, "" if code == NORMAL_CLOSURE else "internal error"))
             self._deadline = self.loop.time() + CLOSE_TIMEOUT_S
+
+    def _log_handshake(self, status: int, outcome: str) -> None:
+        if not access_logger.isEnabledFor(logging.INFO):
+            return
+        scope = self.scope
+        access_logger.info(
+            format_websocket_line(
+                scope["client"],
+                scope["path"],
+                scope["query_string"],
+                status,
+                outcome,
+                (self.loop.time() - self._start_time) * 1000.0,
+            )
+        )
 
     # --- the server's clock and shutdown ---------------------------------------------------
 
