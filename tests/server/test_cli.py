@@ -128,6 +128,7 @@ OPTION_CASES: list[tuple[list[str], dict[str, str], dict[str, object]]] = [
     ),
     (["--no-server-header"], {"FERRY_SERVER_HEADER": "0"}, {"server_header": False}),
     (["--no-date-header"], {"FERRY_DATE_HEADER": "no"}, {"date_header": False}),
+    (["--trace"], {"FERRY_TRACE": "1"}, {"trace": True}),
     (["--ws", "none"], {"FERRY_WS": "none"}, {"ws": "none"}),
     (["--ws-max-size", "1024"], {"FERRY_WS_MAX_SIZE": "1024"}, {"ws_max_size_bytes": 1024}),
     (["--ws-max-queue", "4"], {"FERRY_WS_MAX_QUEUE": "4"}, {"ws_max_queue": 4}),

@@ -39,6 +39,7 @@ def encode_response(
     *,
     temporal: Response | None = None,
     background: BackgroundTasks | None = None,
+    trace: Any = None,
 ) -> Response:
     """The response for `value`.
 
@@ -63,7 +64,22 @@ def encode_response(
                 response.raw_headers.append((name, header_value))
     if background is not None and response.background is None:
         response.background = background
+    if trace is not None:
+        trace.waypoint(
+            "encode",
+            response_model=_model_name(plan),
+            returned=type(value).__name__,
+            status=response.status_code,
+            body_bytes=len(response.body),
+        )
     return response
+
+
+def _model_name(plan: ResponsePlan) -> str | None:
+    # repr(TypeAdapter(list[User])) is "TypeAdapter(list[User])".
+    if plan.adapter is None:
+        return None
+    return repr(plan.adapter).removeprefix("TypeAdapter(").removesuffix(")")
 
 
 def _encode(plan: ResponsePlan, value: Any) -> bytes:

@@ -136,6 +136,8 @@ class APIRoute(Route):
                 arguments = {
                     k: v for k, v in arguments.items() if not k.startswith("__dependency_")
                 }
+                if context.trace is not None:
+                    self._report_endpoint(context.trace)
                 if self._call_endpoint:
                     value = await self.typed_endpoint(**arguments)
                 else:
@@ -145,8 +147,25 @@ class APIRoute(Route):
                 value,
                 temporal=context.response,
                 background=context.background_tasks,
+                trace=context.trace,
             )
             await response(scope, receive, send)
+
+    def _report_endpoint(self, trace: Any) -> None:
+        # The waypoint names the user's function itself: that is the code that runs now.
+        endpoint = self.typed_endpoint
+        returns = inspect.signature(endpoint).return_annotation
+        if returns is inspect.Parameter.empty:
+            returns = None
+        elif not isinstance(returns, str):  # a string under `from __future__ import annotations`
+            returns = getattr(returns, "__name__", None) or repr(returns)
+        trace.waypoint(
+            "endpoint",
+            where=endpoint,
+            endpoint=endpoint.__qualname__,
+            returns=returns,
+            sync=not self._call_endpoint,
+        )
 
 
 class APIWebSocketRoute(WebSocketRoute):
@@ -426,4 +445,5 @@ def solve_context(
         override_plans=app.override_plans if app is not None else {},
         path_param_names=path_param_names,
         state=state,
+        trace=scope.get("ferry.trace"),
     )

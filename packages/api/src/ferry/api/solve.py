@@ -57,6 +57,7 @@ class SolveContext:
     cache: dict[Any, Any] = field(default_factory=dict)
     background_tasks: BackgroundTasks | None = None
     response: Response | None = None
+    trace: Any = None  # the request's tracer under `ferry serve --trace`, else None
 
     def temporal_response(self) -> Response:
         """The `Response` an endpoint may take to set headers, cookies or a status."""
@@ -155,6 +156,8 @@ async def solve(plan: DependencyPlan, context: SolveContext) -> dict[str, Any]:
             continue
         if dependency.use_cache and dependency.cache_key in context.cache:
             values[name] = context.cache[dependency.cache_key]
+            if context.trace is not None:
+                context.trace.waypoint("solve", call=_call_name(dependency), cached=True)
             continue
         errors_before = len(context.errors)
         arguments = await solve(dependency, context)
@@ -193,7 +196,28 @@ async def solve(plan: DependencyPlan, context: SolveContext) -> dict[str, Any]:
             values[name] = SecurityScopes(plan.security_scopes)
     for name in plan.state_params:
         values[name] = context.state
+    if context.trace is not None:
+        _report_solved(context.trace, plan, values, len(context.errors))
     return values
+
+
+def _call_name(plan: DependencyPlan) -> str:
+    return getattr(plan.call, "__qualname__", repr(plan.call))
+
+
+def _report_solved(trace: Any, plan: DependencyPlan, values: dict[str, Any], errors: int) -> None:
+    # Only the validated parameters: dependencies and special values are named, not shown.
+    dependencies = [name for name, _ in plan.dependencies]
+    hidden = {*dependencies, *plan.special, *plan.state_params}
+    trace.waypoint(
+        "solve",
+        where=solve,
+        call=_call_name(plan),
+        cached=False,
+        dependencies=[_call_name(d) for _, d in plan.dependencies],
+        values={k: v for k, v in values.items() if k not in hidden},
+        errors=errors,
+    )
 
 
 def _overridden(plan: DependencyPlan, context: SolveContext) -> DependencyPlan:

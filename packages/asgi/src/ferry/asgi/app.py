@@ -51,9 +51,14 @@ class App:
         self.exception_handlers: dict[Any, ExceptionHandler] = dict(exception_handlers or {})
         self.user_middleware: list[Middleware] = list(middleware or [])
         self.middleware_stack: ASGIApp | None = None
+        self.traced_middleware_stack: ASGIApp | None = None
 
-    def build_middleware_stack(self) -> ASGIApp:
-        """Wrap the router in the exception, user and error middleware (outermost last)."""
+    def build_middleware_stack(self, traced: bool = False) -> ASGIApp:
+        """Wrap the router in the exception, user and error middleware (outermost last).
+
+        A `traced` stack has a `MiddlewareWaypoint` around each middleware, so that a
+        traced request reports entering and leaving it.
+        """
         error_handler = None
         handlers: dict[Any, ExceptionHandler] = {}
         for key, handler in self.exception_handlers.items():
@@ -69,6 +74,8 @@ class App:
         app: ASGIApp = self.router
         for cls, args, kwargs in reversed(middleware):
             app = cls(app, *args, **kwargs)
+            if traced:
+                app = MiddlewareWaypoint(app)
         return app
 
     @property
@@ -82,6 +89,13 @@ class App:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         scope["app"] = self
+        if "ferry.trace" in scope:
+            # A traced request (`ferry serve --trace`) takes a stack that reports each
+            # middleware; it is built the first time one arrives.
+            if self.traced_middleware_stack is None:
+                self.traced_middleware_stack = self.build_middleware_stack(traced=True)
+            await self.traced_middleware_stack(scope, receive, send)
+            return
         if self.middleware_stack is None:
             self.middleware_stack = self.build_middleware_stack()
         await self.middleware_stack(scope, receive, send)
@@ -92,7 +106,7 @@ class App:
         Raises:
             RuntimeError: the app has started (its stack is built once).
         """
-        if self.middleware_stack is not None:
+        if self.middleware_stack is not None or self.traced_middleware_stack is not None:
             raise RuntimeError("Cannot add middleware after an application has started")
         self.user_middleware.insert(0, Middleware(cls, *args, **kwargs))
 
@@ -157,3 +171,23 @@ class App:
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         """A decorator form of `add_websocket_route`."""
         return self.router.websocket_route(path, name=name)
+
+
+class MiddlewareWaypoint:
+    """Reports entering and leaving the middleware it wraps (traced requests only).
+
+    The report names the middleware's own `__call__`, not this wrapper: that is the code a
+    reader wants to open.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.name = type(app).__qualname__
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        trace = scope["ferry.trace"]
+        trace.waypoint("middleware", where=type(self.app), event="enter", middleware=self.name)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            trace.waypoint("middleware", where=type(self.app), event="leave", middleware=self.name)

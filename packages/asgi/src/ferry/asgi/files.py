@@ -133,6 +133,11 @@ class FileResponse(Response):
                 headers.setdefault(key, value)
         method = scope["method"].upper()
         status, pieces = self._plan(Headers(scope=scope), method, headers, stat_result.st_size)
+        trace = scope.get("ferry.trace")
+        if trace is not None:
+            trace.waypoint(
+                "respond", response=type(self).__name__, status=status, path=str(self.path)
+            )
 
         if method == "HEAD" or not any(isinstance(piece, tuple) for piece in pieces):
             await self._send(send, status, headers, None, [])

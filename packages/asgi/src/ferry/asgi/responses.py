@@ -169,6 +169,15 @@ class Response:
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        trace = scope.get("ferry.trace")
+        if trace is not None:
+            trace.waypoint(
+                "respond",
+                response=type(self).__name__,
+                status=self.status_code,
+                body_bytes=len(self.body),
+                headers=len(self.raw_headers),
+            )
         await send(
             {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
         )
@@ -265,6 +274,11 @@ class StreamingResponse(Response):
         await send({"type": "http.response.body", "body": b""})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        trace = scope.get("ferry.trace")
+        if trace is not None:
+            trace.waypoint(
+                "respond", response=type(self).__name__, status=self.status_code, streaming=True
+            )
         spec_version = tuple(map(int, scope.get("asgi", {}).get("spec_version", "2.0").split(".")))
         if spec_version >= (2, 4):
             # ASGI 2.4: send() raises OSError once the client is gone; that ends the stream.

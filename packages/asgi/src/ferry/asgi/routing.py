@@ -194,6 +194,9 @@ def request_response(func: Callable[[Request], Any]) -> ASGIApp:
 
     async def endpoint_app(scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive, send)
+        trace = scope.get("ferry.trace")
+        if trace is not None:
+            trace.waypoint("endpoint", where=handler, layer="toolkit", endpoint=get_name(handler))
         if is_async:
             response = await func(request)
         else:
@@ -671,18 +674,25 @@ class Router:
             scope["router"] = self
         partial: BaseRoute | None = None
         partial_scope: Scope = {}
+        trace = scope.get("ferry.trace")
         for route in self.candidates(route_path(scope)):
             match, child_scope = route.matches(scope)
             if match is Match.FULL:
                 scope.update(child_scope)
+                if trace is not None:
+                    _report_route(trace, "full", route, scope)
                 await route.handle(scope, receive, send)
                 return
             if match is Match.PARTIAL and partial is None:
                 partial, partial_scope = route, child_scope
         if partial is not None:
             scope.update(partial_scope)
+            if trace is not None:  # the path matched, the method did not: 405
+                _report_route(trace, "partial", partial, scope)
             await partial.handle(scope, receive, send)
             return
+        if trace is not None:
+            trace.waypoint("route", match="none", path=route_path(scope))
         if scope_type == "http" and self.redirect_slashes and route_path(scope) != "/":
             redirect_url = self._other_slash_url(scope)
             if redirect_url is not None:
@@ -815,6 +825,18 @@ class Router:
             return func
 
         return register
+
+
+def _report_route(trace: Any, match: str, route: BaseRoute, scope: Scope) -> None:
+    trace.waypoint(
+        "route",
+        where=Router.app,
+        match=match,
+        route=type(route).__name__,
+        pattern=getattr(route, "path", None),
+        name=getattr(route, "name", None),
+        path_params=scope.get("path_params", {}),
+    )
 
 
 def _by_index(item: tuple[int, BaseRoute]) -> int:

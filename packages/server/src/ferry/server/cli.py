@@ -43,6 +43,7 @@ from ferry.server.config import (
 from ferry.server.errors import StartupError
 from ferry.server.server import run_server
 from ferry.server.supervisor import run_supervised
+from ferry.server.trace_command import parse_header, print_traced, trace_request
 
 ENV_PREFIX = "FERRY_"
 APP_ENV = ENV_PREFIX + "APP"
@@ -96,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_serve_command(commands)
+    _add_trace_command(commands)
     return parser
 
 
@@ -121,6 +123,68 @@ def _add_serve_command(commands: argparse._SubParsersAction[argparse.ArgumentPar
     )
     add_server_options(serve)
     serve.set_defaults(handler=_serve, parser=serve)
+
+
+def _add_trace_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    trace = commands.add_parser(
+        "trace",
+        help="send one request to an app and show its path through the layers",
+        description=(
+            "Serve MODULE:ATTR on a free loopback port, send it one real request, print the "
+            "request's waypoints (accept ... finish) and the response, and exit."
+        ),
+        epilog=(
+            "A body given with -d is sent as application/json when it is JSON, else as a "
+            "form, unless a Content-Type header is given."
+        ),
+    )
+    trace.add_argument("app", metavar="MODULE:ATTR", help="the application, e.g. main:app")
+    trace.add_argument("method", metavar="METHOD", help="the request method, e.g. GET")
+    trace.add_argument("path", metavar="PATH", help="the request target, e.g. /users/1?x=y")
+    trace.add_argument(
+        "-H",
+        "--header",
+        action="append",
+        default=[],
+        dest="headers",
+        metavar="'NAME: VALUE'",
+        help="a request header; repeat for more",
+    )
+    trace.add_argument("-d", "--data", metavar="BODY", help="the request body")
+    trace.add_argument(
+        "--format",
+        choices=("text", "markdown", "mermaid", "json"),
+        default="text",
+        help="how to print the trace (default: text)",
+    )
+    trace.add_argument("--factory", action="store_true", help="MODULE:ATTR returns the app")
+    trace.add_argument(
+        "--app-dir", default=".", metavar="DIR", help="import the app from this directory first"
+    )
+    trace.set_defaults(handler=_trace, parser=trace)
+
+
+def _trace(args: argparse.Namespace) -> int:
+    parser: argparse.ArgumentParser = args.parser
+    try:
+        headers = [parse_header(text) for text in args.headers]
+    except ValueError as exc:
+        parser.error(str(exc))
+    try:
+        traces, response = trace_request(
+            args.app,
+            args.method.upper(),
+            args.path,
+            headers,
+            args.data,
+            factory=args.factory,
+            app_dir=args.app_dir,
+        )
+    except RuntimeError as exc:
+        cause = exc.__cause__
+        return _fail(cause if isinstance(cause, Exception) else exc)
+    print_traced(traces, response, args.format, sys.stdout)
+    return 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,6 +339,12 @@ SERVER_OPTIONS: tuple[Option, ...] = (
     ),
     Option("--server-header", "server_header", "send a Server header", kind="toggle"),
     Option("--date-header", "date_header", "send a Date header", kind="toggle"),
+    Option(
+        "--trace",
+        "trace",
+        "print each request's waypoints (accept ... finish) to stderr",
+        kind="switch",
+    ),
     Option(
         "--ws",
         "ws",

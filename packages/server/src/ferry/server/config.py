@@ -76,6 +76,8 @@ class Config:
     headers: tuple[tuple[str, str], ...] = ()
     server_header: bool = True
     date_header: bool = True
+    # Report each request's waypoints (accept ... finish); see trace.py.
+    trace: bool = False
     # WebSockets: "none" leaves upgrade requests to the app as plain HTTP; "auto" and
     # "wsproto" both speak RFC 6455 on wsproto. A ping interval or timeout of 0 is off.
     ws: WebSocketMode = "auto"

@@ -25,6 +25,7 @@ from ferry.server.types import (
 
 if TYPE_CHECKING:
     from ferry.server.protocol import HTTPProtocol
+    from ferry.server.trace import RequestTrace
 
 _DISCONNECT: ASGIReceiveEvent = {"type": "http.disconnect"}
 
@@ -47,6 +48,7 @@ class RequestCycle:
         "start_time",
         "status",
         "task",
+        "trace",
     )
 
     def __init__(self, scope: HTTPScope, protocol: HTTPProtocol, start_time: float) -> None:
@@ -64,6 +66,7 @@ class RequestCycle:
         self.status = 0
         self.response_bytes = 0
         self.task: asyncio.Task[None] | None = None  # set by the adapter unless done eagerly
+        self.trace: RequestTrace | None = scope.get("ferry.trace")  # type: ignore[assignment]
 
     # --- fed by the adapter --------------------------------------------------------------
 
@@ -142,6 +145,8 @@ class RequestCycle:
                 f"Unexpected {message.get('type')!r}: the response is already complete."
             )
         data = protocol.conn.send(message)
+        if self.trace is not None:
+            self.trace.waypoint("send_bytes", event=message["type"], bytes=len(data))
         if message["type"] == "http.response.start":
             self.status = message["status"]
             return
@@ -158,6 +163,8 @@ class RequestCycle:
 
     async def run(self, app: ASGIApplication) -> None:
         """Call the app for this request, and answer for it when it fails."""
+        if self.trace is not None:
+            self.trace.waypoint("dispatch", app=describe_app(app), scope_type=self.scope["type"])
         try:
             await app(cast(Scope, self.scope), self.receive, self.send)
         except ClientDisconnected:
@@ -177,6 +184,8 @@ class RequestCycle:
             state.active_requests -= 1
             if self.task is not None:
                 state.tasks.discard(self.task)
+            if self.trace is not None:
+                self.trace.connection.deliver(self.trace)
 
     def _fail(self, reason: str) -> None:
         """A 500 when nothing was written yet; else close, so the client sees a cut body."""
@@ -185,3 +194,9 @@ class RequestCycle:
         self.response_complete = True
         self.status = 500
         self._protocol.fail_response(self, started=self.response_started, reason=reason)
+
+
+def describe_app(app: object) -> str:
+    """`module:qualname` of an ASGI app: a function, or an instance of an app class."""
+    named = app if hasattr(app, "__qualname__") else type(app)
+    return f"{getattr(named, '__module__', '?')}:{getattr(named, '__qualname__', '?')}"

@@ -18,17 +18,21 @@ from typing import Any
 
 from ferry.server.config import Config
 from ferry.server.server import Server, loop_factory
+from ferry.server.trace import TraceSink
 from ferry.server.types import ASGIApplication
 
 START_TIMEOUT_S = 10.0
 
 
 @contextmanager
-def run_in_thread(app: ASGIApplication | str, **options: Any) -> Iterator[str]:
+def run_in_thread(
+    app: ASGIApplication | str, *, trace_sink: TraceSink | None = None, **options: Any
+) -> Iterator[str]:
     """Serve `app` on 127.0.0.1, on a free port, in a background thread; yield its URL.
 
     `options` are `Config` fields (for example `timeout_keep_alive_s=1`); the event loop
-    is asyncio unless `loop="uvloop"` is given. Leaving the
+    is asyncio unless `loop="uvloop"` is given. With a `trace_sink`, every request is
+    traced and its `RequestTrace` passed to the sink (from the server's thread). Leaving the
     block shuts the server down gracefully and waits for its thread.
 
     Raises:
@@ -39,7 +43,7 @@ def run_in_thread(app: ASGIApplication | str, **options: Any) -> Iterator[str]:
     options.setdefault("timeout_graceful_shutdown_s", 5.0)
     options.setdefault("loop", "asyncio")
     config = Config(app=app, **options)
-    server = Server(config)
+    server = Server(config, trace_sink=trace_sink)
     failure: list[BaseException] = []
 
     def serve() -> None:
