@@ -22,6 +22,7 @@ import h11
 from ferry.server.config import Config
 from ferry.server.errors import ASGIProtocolError, canned_response
 from ferry.server.scope import build_http_scope
+from ferry.server.trace import ConnectionTrace
 from ferry.server.types import HTTPScope, Message
 
 # --- What receive_bytes() reports -------------------------------------------------------
@@ -190,6 +191,7 @@ class HTTPConnection:
         self._websockets = config.ws != "none"
         self._head_tail = b""
         self._buffered_obs_fold = False
+        self.trace: ConnectionTrace | None = None  # set by the adapter under --trace
         self._start_cycle()
 
     def _start_cycle(self) -> None:
@@ -341,6 +343,16 @@ class HTTPConnection:
             trusted_proxy=self.trusted_proxy,
             config=self.config,
         )
+        if self.trace is not None:
+            scope["ferry.trace"] = self.trace.current  # type: ignore[typeddict-unknown-key]
+            self.trace.waypoint(
+                "parse",
+                h11_event=type(request).__name__,
+                method=scope["method"],
+                target=request.target,
+                http_version=scope["http_version"],
+                headers=len(headers),
+            )
         if upgrade and self._websockets and _is_websocket_request(headers):
             # The only branch a plain request pays for is the `upgrade` flag above.
             return self._receive_websocket(request, scope, happened)

@@ -30,6 +30,7 @@ from ferry.server.connection import (
 from ferry.server.cycle import RequestCycle
 from ferry.server.flow import FlowControl
 from ferry.server.logs import access_logger, error_logger, format_access_line
+from ferry.server.trace import ConnectionTrace, TraceSink
 from ferry.server.types import ASGIApplication
 from ferry.server.websocket import WebSocketProtocol
 
@@ -58,6 +59,8 @@ class ServerState:
         self.total_requests = 0
         self.shutting_down = False
         self.access_log = config.access_log
+        # Where finished request traces go; None when tracing is off (the usual case).
+        self.trace_sink: TraceSink | None = None
         # Called once limit_max_requests requests have been served.
         self.on_request_limit: Callable[[], None] = lambda: None
 
@@ -94,6 +97,7 @@ class HTTPProtocol(asyncio.Protocol):
         self._processing = False
         self._next_request_ready = False
         self.requests_started = 0
+        self.trace: ConnectionTrace | None = None
 
     # --- asyncio callbacks -----------------------------------------------------------------
 
@@ -116,11 +120,16 @@ class HTTPProtocol(asyncio.Protocol):
         )
         self.state.connections.add(self)
         self._set_deadline(_HEADER_DEADLINE)
+        if self.state.trace_sink is not None:
+            self.trace = self.conn.trace = ConnectionTrace(self.state.trace_sink)
+            self.trace.waypoint("accept", client=client, server=server, scheme=scheme)
 
     def data_received(self, data: bytes) -> None:  # waypoint: receive_bytes
         """Feed bytes from the socket to the connection and act on what they complete."""
         if self.deadline_kind == _KEEP_ALIVE_DEADLINE:
             self._set_deadline(_HEADER_DEADLINE)
+        if self.trace is not None:
+            self.trace.waypoint("receive_bytes", bytes=len(data))
         self._process(self.conn.receive_bytes(data))
 
     def eof_received(self) -> bool | None:
@@ -187,7 +196,7 @@ class HTTPProtocol(asyncio.Protocol):
         elif event_type is ClientClosed and (self.cycle is None or self.cycle.response_complete):
             self.transport.close()
 
-    def _start_cycle(self, event: RequestReceived) -> None:  # waypoint: dispatch
+    def _start_cycle(self, event: RequestReceived) -> None:
         state = self.state
         self.deadline_kind = _NO_DEADLINE
         limit = self.config.limit_concurrency
@@ -242,10 +251,13 @@ class HTTPProtocol(asyncio.Protocol):
             self.write(data)
         self.deadline_kind = _NO_DEADLINE
         self.transport.close()
+        if self.trace is not None:
+            self.trace.waypoint("finish", refused=event.status, keep_alive=False)
+            self.trace.finish(deliver=cycle is None or cycle.task is None)
 
     # --- called by the cycle ---------------------------------------------------------------
 
-    def write(self, data: bytes) -> None:  # waypoint: send_bytes
+    def write(self, data: bytes) -> None:
         """Write bytes to the socket unless it is already closing."""
         if not self.transport.is_closing():
             self.transport.write(data)
@@ -258,7 +270,11 @@ class HTTPProtocol(asyncio.Protocol):
             return
         self.cycle = None
         self.flow.resume_reading()
-        if not self.conn.keep_alive or self.state.shutting_down:
+        keep_alive = self.conn.keep_alive and not self.state.shutting_down
+        if self.trace is not None:
+            self.trace.waypoint("finish", status=cycle.status, keep_alive=keep_alive)
+            self.trace.finish(deliver=False)  # the cycle delivers it when the app returns
+        if not keep_alive:
             self.transport.close()
             return
         self._set_deadline(_KEEP_ALIVE_DEADLINE)
@@ -278,6 +294,9 @@ class HTTPProtocol(asyncio.Protocol):
         if cycle is self.cycle:
             self.cycle = None
         self.transport.close()
+        if self.trace is not None:
+            self.trace.waypoint("finish", status=cycle.status, keep_alive=False, failed=reason)
+            self.trace.finish(deliver=False)  # the cycle delivers it when the app returns
 
     def _log_access(self, cycle: RequestCycle) -> None:
         if not access_logger.isEnabledFor(logging.INFO):

@@ -29,6 +29,8 @@ from ferry.server.importer import import_app
 from ferry.server.lifespan import Lifespan
 from ferry.server.logs import configure_logging, error_logger
 from ferry.server.protocol import HTTPProtocol, ServerState
+from ferry.server.trace import TraceSink
+from ferry.server.trace_report import print_trace
 from ferry.server.types import ASGIApplication
 
 TICK_S = 0.1
@@ -47,9 +49,15 @@ class Server:
         addresses: the bound (host, port) pairs or Unix socket paths, once started.
     """
 
-    def __init__(self, config: Config, on_started: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        on_started: Callable[[], None] | None = None,
+        trace_sink: TraceSink | None = None,
+    ) -> None:
         self.config = config
         self.on_started = on_started
+        self.trace_sink = trace_sink
         self.should_exit = False
         self.force_exit = False
         self.started = False
@@ -99,6 +107,8 @@ class Server:
         state = ServerState(config, app)
         state.lifespan_state = self._lifespan.state
         state.on_request_limit = self._request_limit_reached
+        if config.trace or self.trace_sink is not None:
+            state.trace_sink = self.trace_sink or print_trace
         self.state = state
         self._refresh_date()
 
