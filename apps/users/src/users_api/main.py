@@ -20,6 +20,7 @@ from users_api.auth import Authenticator, Clock, PasswordHasher
 from users_api.db import Database, database_from_url
 from users_api.errors import server_error_handler, validation_error_handler
 from users_api.limits import MIB, BodyLimitMiddleware
+from users_api.live import live
 from users_api.repository import Repository
 from users_api.routes import AppState, auth, health, users
 from users_api.settings import Settings
@@ -79,6 +80,7 @@ def create_app(
     app.include_router(users)
     app.include_router(auth)
     app.include_router(health)
+    app.include_router(live)
     return app
 
 

@@ -11,18 +11,22 @@ before it runs; it calls the repository or the authenticator and returns a model
     POST   /auth/logout        logout        204, 401
     GET    /healthz            health        200, 503
 
+WebSockets (/ws/echo, /ws/events) are in live.py; register, update_me and delete_me
+publish their events there.
+
 Every 401 carries `WWW-Authenticate: Bearer` (RFC 9110 §15.5.2, RFC 6750 §3).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from ferry.api import APIRouter, Depends, HTTPException, Path, Query, Response, status
 from ferry.api.security import OAuth2PasswordBearer, OAuth2PasswordRequestForm
 from users_api.auth import Authenticator, Clock, LoginFailed, LoginLocked
+from users_api.events import EventHub
 from users_api.models import (
     USERNAME_PATTERN,
     ErrorMessage,
@@ -43,6 +47,7 @@ class AppState:
     repository: Repository
     auth: Authenticator
     clock: Clock
+    events: EventHub = field(default_factory=EventHub)  # relayed by /ws/events (live.py)
 
 
 users = APIRouter(prefix="/users", tags=["users"])
@@ -118,7 +123,9 @@ async def register(body: UserCreate, state: AppState, response: Response) -> Use
     except UsernameTaken:
         raise HTTPException(status.HTTP_409_CONFLICT, detail="username already taken") from None
     response.headers["Location"] = f"/users/{user.username}"
-    return public(user)
+    profile = public(user)
+    state.events.publish({"event": "user.created", "user": profile.model_dump(mode="json")})
+    return profile
 
 
 @users.get("", response_model=UserPage)
@@ -150,13 +157,16 @@ async def update_me(body: UserUpdate, user: CurrentUser, state: AppState) -> Use
     )
     if updated is None:  # deleted by another request meanwhile
         raise not_authenticated()
-    return public(updated)
+    profile = public(updated)
+    state.events.publish({"event": "user.updated", "user": profile.model_dump(mode="json")})
+    return profile
 
 
 @users.delete("/me", status_code=status.HTTP_204_NO_CONTENT, responses=UNAUTHORIZED)
 async def delete_me(user: CurrentUser, state: AppState) -> Response:
     """Delete the caller's account and revoke all of their tokens."""
     await state.repository.delete_user(user.username)
+    state.events.publish({"event": "user.deleted", "user": {"username": user.username}})
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
