@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import pytest
 
-from ferry.api import APIRouter, App, Depends, HTTPException, Request
+from ferry.api import APIRoute, APIRouter, App, Depends, HTTPException, Request
 from ferry.asgi.middleware.base import Middleware
 from ferry.asgi.testing import TestClient
 from ferry.asgi.types import ASGIApp, Message, Receive, Scope, Send
@@ -269,6 +269,58 @@ def test_dependency_overrides_swap_a_dependency() -> None:
     assert client.get("/").json() == {"db": "fake"}
     app.dependency_overrides.clear()
     assert client.get("/").json() == {"db": "real"}
+
+
+def test_an_override_with_cleanup_is_cleaned_up_after_the_response() -> None:
+    # The route's own dependency leaves nothing to clean up; its override does.
+    app = App()
+    events: list[str] = []
+
+    def real_db() -> str:
+        return "real"
+
+    async def test_db() -> AsyncIterator[str]:
+        events.append("open")
+        yield "test"
+        events.append("close")
+
+    @app.get("/")
+    async def endpoint(db: Annotated[str, Depends(real_db)]) -> dict[str, str]:
+        events.append("endpoint")
+        return {"db": db}
+
+    app.dependency_overrides[real_db] = test_db
+    assert TestClient(app).get("/").json() == {"db": "test"}
+    assert events == ["open", "endpoint", "close"]
+
+
+def test_only_plans_with_something_to_clean_up_need_cleanup() -> None:
+    app = App()
+
+    def plain() -> str:
+        return "plain"
+
+    def generator() -> Iterator[str]:
+        yield "generated"
+
+    @app.get("/plain")
+    def plain_route(value: Annotated[str, Depends(plain)]) -> str:
+        return value
+
+    @app.get("/generator")
+    def generator_route(
+        value: Annotated[str, Depends(plain)], other: Annotated[str, Depends(generator)]
+    ) -> str:
+        return value + other
+
+    @app.get("/request")
+    async def request_route(request: Request) -> str:
+        return request.method
+
+    plans = {route.path: route.plan for route in app.routes if isinstance(route, APIRoute)}
+    assert plans["/plain"].needs_cleanup() is False
+    assert plans["/generator"].needs_cleanup() is True
+    assert plans["/request"].needs_cleanup() is True
 
 
 def test_app_scope_dependency_can_be_overridden() -> None:

@@ -286,6 +286,23 @@ def test_uploaded_files() -> None:
     assert response.json() == {"name": "report.txt", "size": 1000, "note": "hi"}
 
 
+def test_files_of_a_form_read_through_the_request_are_closed_after_the_response() -> None:
+    app = App()
+    uploads: list[UploadFile] = []
+
+    @app.post("/upload")
+    async def upload(request: Request) -> dict[str, bool]:
+        form = await request.form()
+        document = form["document"]
+        assert isinstance(document, UploadFile)
+        uploads.append(document)
+        return {"closed": document.file.closed}
+
+    files = {"document": ("report.txt", b"x" * 10, "text/plain")}
+    assert client_for(app).post("/upload", files=files).json() == {"closed": False}
+    assert uploads[0].file.closed
+
+
 def test_request_is_injected_by_annotation() -> None:
     app = App()
 

@@ -124,6 +124,18 @@ class DependencyPlan:
             found.extend(dependency.all_params())
         return found
 
+    def needs_cleanup(self) -> bool:
+        """Whether a request may leave something to clean up after solving this plan: a
+        generator dependency (its code after `yield`), a form (its uploaded files), or the
+        request handed to a function (which may read a form)."""
+        if self.is_generator or self.is_async_generator:
+            return True
+        if self.body is not None and self.body.is_form:
+            return True
+        if any(kind in ("request", "connection") for kind in self.special.values()):
+            return True
+        return any(dependency.needs_cleanup() for _, dependency in self.dependencies)
+
     def flat_body(self) -> list[ParamPlan]:
         """The body parameters of this plan and its dependencies."""
         found = list(self.body.params) if self.body else []

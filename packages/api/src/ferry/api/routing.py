@@ -115,41 +115,54 @@ class APIRoute(Route):
         )
         self._path_param_names = names
         self._call_endpoint = self.plan.is_coroutine
+        self._needs_cleanup = self.plan.needs_cleanup()
 
     async def handle_request(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Solve, call, encode and send; cleanups after (or, for function scope, before)."""
         request = Request(scope, receive, send)
+        context = solve_context(
+            scope, request, None, None, self._path_param_names, self.state_types
+        )
+        if not self._needs_cleanup and not context.overrides:
+            # Nothing can be left to clean up (decided when the route was added), so no exit
+            # stacks; an override may bring a generator dependency, so overrides go below.
+            value = await self.call_endpoint(context)
+            await self.send_response(context, value, scope, receive, send)
+            return
         async with contextlib.AsyncExitStack() as request_stack:
             request_stack.push_async_callback(request.close)  # uploaded files, last
             async with contextlib.AsyncExitStack() as function_stack:
-                context = solve_context(
-                    scope,
-                    request,
-                    request_stack,
-                    function_stack,
-                    self._path_param_names,
-                    self.state_types,
-                )
-                arguments = await solve(self.plan, context)
-                if context.errors:
-                    raise RequestValidationError(context.errors)
-                arguments = {
-                    k: v for k, v in arguments.items() if not k.startswith("__dependency_")
-                }
-                if context.trace is not None:
-                    self._report_endpoint(context.trace)
-                if self._call_endpoint:
-                    value = await self.typed_endpoint(**arguments)
-                else:
-                    value = await run_in_threadpool(self.typed_endpoint, **arguments)
-            response = encode_response(
-                self.response_plan,
-                value,
-                temporal=context.response,
-                background=context.background_tasks,
-                trace=context.trace,
-            )
-            await response(scope, receive, send)
+                context.request_stack = request_stack
+                context.function_stack = function_stack
+                value = await self.call_endpoint(context)
+            await self.send_response(context, value, scope, receive, send)
+
+    async def call_endpoint(self, context: SolveContext) -> Any:
+        """Solve the plan, then call the endpoint (RequestValidationError if input is bad)."""
+        arguments = await solve(self.plan, context)
+        if context.errors:
+            raise RequestValidationError(context.errors)
+        if self.dependencies:
+            # The values of the route's own `dependencies=[...]` are not the endpoint's.
+            arguments = {k: v for k, v in arguments.items() if not k.startswith("__dependency_")}
+        if context.trace is not None:
+            self._report_endpoint(context.trace)
+        if self._call_endpoint:
+            return await self.typed_endpoint(**arguments)
+        return await run_in_threadpool(self.typed_endpoint, **arguments)
+
+    async def send_response(
+        self, context: SolveContext, value: Any, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        """Encode the endpoint's value and send it."""
+        response = encode_response(
+            self.response_plan,
+            value,
+            temporal=context.response,
+            background=context.background_tasks,
+            trace=context.trace,
+        )
+        await response(scope, receive, send)
 
     def _report_endpoint(self, trace: Any) -> None:
         # The waypoint names the user's function itself: that is the code that runs now.
@@ -428,8 +441,8 @@ def add_route_dependencies(
 def solve_context(
     scope: Scope,
     connection: Request | WebSocket,
-    request_stack: contextlib.AsyncExitStack,
-    function_stack: contextlib.AsyncExitStack,
+    request_stack: contextlib.AsyncExitStack | None,
+    function_stack: contextlib.AsyncExitStack | None,
     path_param_names: set[str],
     state_types: tuple[type, ...],
 ) -> SolveContext:

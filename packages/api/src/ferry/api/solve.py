@@ -46,8 +46,10 @@ class SolveContext:
     """What solving one request accumulates: errors, cached values, cleanups, extras."""
 
     request: Request  # or a WebSocket, for a typed websocket route
-    request_stack: contextlib.AsyncExitStack
-    function_stack: contextlib.AsyncExitStack
+    # Where generator dependencies leave their cleanup; None when the plan has none to leave
+    # (`DependencyPlan.needs_cleanup()`), so a request that needs no cleanup makes no stacks.
+    request_stack: contextlib.AsyncExitStack | None
+    function_stack: contextlib.AsyncExitStack | None
     app_dependencies: AppDependencies
     overrides: Mapping[Callable[..., Any], Callable[..., Any]]
     override_plans: dict[Callable[..., Any], DependencyPlan]
@@ -238,24 +240,27 @@ def _overridden(plan: DependencyPlan, context: SolveContext) -> DependencyPlan:
     return override
 
 
-async def _call(plan: DependencyPlan, arguments: dict[str, Any], context: SolveContext) -> Any:
+def _cleanup_stack(plan: DependencyPlan, context: SolveContext) -> contextlib.AsyncExitStack:
     if plan.scope == "app":
-        stack = context.app_dependencies.stack
-    elif plan.scope == "function":
-        stack = context.function_stack
-    else:
-        stack = context.request_stack
+        return context.app_dependencies.stack
+    stack = context.function_stack if plan.scope == "function" else context.request_stack
+    assert stack is not None, "a generator dependency is solved without its exit stacks"
+    return stack
+
+
+async def _call(plan: DependencyPlan, arguments: dict[str, Any], context: SolveContext) -> Any:
     call = plan.call
     if plan.is_async_generator:
-        value = await stack.enter_async_context(contextlib.asynccontextmanager(call)(**arguments))
+        manager = contextlib.asynccontextmanager(call)(**arguments)
+        value = await _cleanup_stack(plan, context).enter_async_context(manager)
     elif plan.is_generator:
-        manager = contextlib.contextmanager(call)(**arguments)
-        value = await run_in_threadpool(manager.__enter__)
+        sync_manager = contextlib.contextmanager(call)(**arguments)
+        value = await run_in_threadpool(sync_manager.__enter__)
 
         async def exit_in_thread(*exc_info: Any) -> bool | None:
-            return await run_in_threadpool(manager.__exit__, *exc_info)
+            return await run_in_threadpool(sync_manager.__exit__, *exc_info)
 
-        stack.push_async_exit(exit_in_thread)
+        _cleanup_stack(plan, context).push_async_exit(exit_in_thread)
     elif plan.is_coroutine:
         value = await call(**arguments)
     else:
