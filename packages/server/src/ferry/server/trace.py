@@ -23,6 +23,7 @@ stderr, `ferry trace` keeps it to print in the format asked for (`trace_report.p
 
 from __future__ import annotations
 
+import linecache
 import os
 import sys
 import time
@@ -192,7 +193,8 @@ class ConnectionTrace:
             module = getattr(target, "__module__", None) or "?"
         if code is None:
             return f"{module}:{getattr(where, '__qualname__', repr(where))}", "?"
-        location = f"{self.relative_path(code.co_filename)}:{code.co_firstlineno}"
+        line = _def_line(code.co_filename, code.co_firstlineno)
+        location = f"{self.relative_path(code.co_filename)}:{line}"
         return f"{module}:{code.co_qualname}", location
 
     def relative_path(self, filename: str) -> str:
@@ -205,6 +207,18 @@ class ConnectionTrace:
         if marker in path:
             return path.split(marker, 1)[1]
         return path
+
+
+def _def_line(filename: str, first_line: int) -> int:
+    # A decorated function's code starts at its first decorator; cite the `def` itself.
+    line = first_line
+    while linecache.getline(filename, line).lstrip().startswith("@"):
+        line += 1
+        while linecache.getline(filename, line) and not linecache.getline(
+            filename, line
+        ).lstrip().startswith(("@", "def ", "async def ")):
+            line += 1  # a decorator's arguments spread over several lines
+    return line
 
 
 def plain(value: Any) -> Any:

@@ -113,6 +113,8 @@ def format_mermaid(trace: RequestTrace) -> str:
         source, target, arrow = _ARROWS[w.name]
         if w.name == "dispatch" and not toolkit_seen:
             target = "app"  # an app that reports nothing of its own
+        elif w.name == "middleware" and w.facts.get("event") == "leave":
+            arrow = "-->>"
         summary = " ".join(
             str(w.facts[key]) for key in _SUMMARY_FACTS.get(w.name, ()) if key in w.facts
         )
