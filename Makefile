@@ -60,6 +60,12 @@ test: lint ## lint, then the whole suite on 3.11 with coverage (>= 90%), then on
 bench: sync ## benchmarks against the peers, written to docs/performance.md (BENCH_ARGS=--quick)
 	$(UV) run --no-sync python bench/run.py $(BENCH_ARGS)
 
+.PHONY: docs
+docs: sync ## regenerate the generated pages (configuration, request lifecycle), then build site/ (mkdocs --strict)
+	$(UV) run --no-sync python -m docs.gen_configuration
+	$(UV) run --no-sync python -m docs.gen_request_lifecycle
+	$(UV) run --no-sync mkdocs build --strict
+
 .PHONY: clean
 clean: ## remove virtual environments, caches and coverage data
 	rm -rf .venv .venv-3.13 .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.* htmlcov
