@@ -21,6 +21,8 @@ PEERS_DIR = ROOT / "bench" / ".peers"
 PEERS_PYTHON = PEERS_DIR / "bin" / "python"
 PEER_PACKAGES = (
     "uvicorn",
+    "websockets",  # uvicorn's default WebSocket implementation
+    "wsproto",  # and its `--ws wsproto` one
     "hypercorn",
     "granian",
     "starlette",
@@ -42,6 +44,8 @@ REPORTED = (
     "fastapi",
     "httptools",
     "uvloop",
+    "websockets",
+    "wsproto",
     "h11",
     "anyio",
     "pydantic",

@@ -23,12 +23,14 @@ from bench.profiles import LayerProfile
 SERVER_BASELINE = "uvicorn-h11"
 FULL_STACK_PEERS = ("uvicorn-h11", "uvicorn-httptools")
 MEMORY_BASELINE = "uvicorn-h11"
+WEBSOCKET_BASELINE = "uvicorn-wsproto"
 AREA_TITLES = {
     "server_only": "Server only",
     "full_stack": "Full stack",
     "inprocess": "In-process typed layer",
     "router": "Router",
     "memory": "Memory",
+    "websocket": "WebSocket echo",
 }
 
 
@@ -54,6 +56,10 @@ def median_rps(case: dict[str, Any]) -> float:
 def rps_range(case: dict[str, Any]) -> tuple[float, float]:
     rates = [run["requests_per_second"] for run in case["runs"]]
     return min(rates), max(rates)
+
+
+def median_mps(case: dict[str, Any]) -> float:
+    return float(statistics.median(run["messages_per_second"] for run in case["runs"]))
 
 
 def median_of(case: dict[str, Any], key: str) -> float:
@@ -182,6 +188,19 @@ def goals(results: dict[str, Any]) -> list[Goal]:
                 "router",
             )
         )
+    echo = results.get("websocket", [])
+    ours_echo, theirs_echo = find_case(echo, "ferry"), find_case(echo, WEBSOCKET_BASELINE)
+    value = ratio(ours_echo and median_mps(ours_echo), theirs_echo and median_mps(theirs_echo))
+    found.append(
+        Goal(
+            "WebSocket echo: `ferry serve` ÷ `uvicorn --ws wsproto` (issue 7)",
+            value,
+            "> 1.00x",
+            None if value is None else value > 1.0,
+            times(value),
+            "websocket",
+        )
+    )
     memory = results.get("memory", [])
     ours_memory = next((entry for entry in memory if entry["target"] == "ferry"), None)
     theirs_memory = next((entry for entry in memory if entry["target"] == MEMORY_BASELINE), None)
@@ -414,6 +433,39 @@ def router_section(results: dict[str, Any], charts: dict[str, str]) -> list[str]
     return lines
 
 
+def websocket_section(results: dict[str, Any]) -> list[str]:
+    cases = results.get("websocket", [])
+    if not cases:
+        return []
+    lines = [
+        "## WebSocket echo",
+        "",
+        "`bench/apps/ws_echo.py` (raw ASGI) sends every message back. The client "
+        "(`bench/ws_load.py`, asyncio and uvloop, pinned to core 1) opens 50 WebSockets "
+        "without extensions and round trips a 64-byte text message on each, one in flight "
+        "per connection, for a fixed time; every echo is checked. Latency is per round trip.",
+        "",
+    ]
+    baseline = find_case(cases, WEBSOCKET_BASELINE)
+    rows = []
+    for case in cases:
+        rates = [run["messages_per_second"] for run in case["runs"]]
+        rows.append(
+            [
+                f"**{case['label']}**" if case["is_ferry"] else case["label"],
+                number(median_mps(case)),
+                f"{number(min(rates))}-{number(max(rates))}",
+                number(median_of(case, "p50_ms"), 2),
+                number(median_of(case, "p99_ms"), 2),
+                str(sum(run["errors"] for run in case["runs"])),
+                times(ratio(median_mps(case), baseline and median_mps(baseline))),
+            ]
+        )
+    header = ["server", "messages/s", "min-max", "p50 ms", "p99 ms", "errors"]
+    lines += table([*header, "÷ uvicorn --ws wsproto"], rows)
+    return lines
+
+
 def memory_section(results: dict[str, Any], charts: dict[str, str]) -> list[str]:
     memory = results.get("memory", [])
     if not memory:
@@ -569,6 +621,7 @@ def render(results: dict[str, Any], charts: dict[str, str]) -> str:
     lines += goals_section(found)
     lines += server_section(results, charts)
     lines += full_stack_section(results, charts)
+    lines += websocket_section(results)
     lines += inprocess_section(results, charts)
     lines += router_section(results, charts)
     lines += memory_section(results, charts)

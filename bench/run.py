@@ -6,7 +6,9 @@ In order, each step logged with the time it started:
 3. server only: the minimal ASGI app on each server, and the bare-protocol ceiling;
 4. full stack: `GET /users/{user_id}` and `POST /users` on ferry + ferry.api and on
    uvicorn + FastAPI;
-5. memory: RSS idle and with 1,000 idle keep-alive connections;
+5. WebSocket echo: messages per second over 50 connections, on Ferry and on uvicorn
+   (`--ws wsproto` and `--ws websockets`), with our own client (bench/ws_load.py);
+   then memory: RSS idle and with 1,000 idle keep-alive connections;
 6. profiles of `ferry serve` under load;
 7. results.json and the charts in docs/performance/, then docs/performance.md.
 
@@ -36,7 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script: make `bench` importable
     sys.path.insert(0, str(ROOT))
 
-from bench import load  # noqa: E402
+from bench import load, ws_load  # noqa: E402
 from bench.peers import (  # noqa: E402
     PEERS_DIR,
     ensure_peers,
@@ -214,6 +216,7 @@ def run(settings: Settings, out: Path, include_peers: bool) -> dict[str, Any]:
 
     server_only: list[Any] = []
     full_stack: list[Any] = []
+    websocket: list[Any] = []
     memory: list[Any] = []
     server_profiles: list[Any] = []
     if wrk is not None:
@@ -251,6 +254,21 @@ def run(settings: Settings, out: Path, include_peers: bool) -> dict[str, Any]:
             ),
         )
         full_stack = [case.to_json() for case in measured or []]
+        echoed = attempt(
+            "websocket echo: 50 connections, one message in flight each",
+            failures,
+            log,
+            lambda: ws_load.measure_websockets(
+                ws_load.websocket_targets(settings.mode == "quick", with_peers),
+                settings.rounds,
+                settings.seconds,
+                settings.warm_up_seconds,
+                log_dir,
+                failures,
+                log,
+            ),
+        )
+        websocket = [case.to_json() for case in echoed or []]
         for target in load.memory_targets(with_peers):
             result = attempt(
                 f"memory: {target.label}",
@@ -330,6 +348,7 @@ def run(settings: Settings, out: Path, include_peers: bool) -> dict[str, Any]:
         },
         "server_only": server_only,
         "full_stack": full_stack,
+        "websocket": websocket,
         "inprocess": inprocess or {},
         "memory": memory,
         "server_profiles": server_profiles,

@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from wsproto import ConnectionType, WSConnection
+from wsproto.connection import Connection
 from wsproto.events import (
     AcceptConnection,
     BytesMessage,
@@ -309,3 +310,26 @@ def test_any_bytes_after_the_accept_yield_events_or_a_close_never_a_crash(
     disconnects += len(core.receive_eof())
     assert disconnects == 1  # the app hears of the end exactly once
     assert core.closed
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    payload=st.one_of(
+        st.text(max_size=300),
+        st.binary(max_size=300),
+        st.sampled_from([125, 126, 127, 0xFFFF, 0x10000]).map(lambda n: b"x" * n),
+    )
+)
+def test_a_sent_message_is_the_frame_wsproto_would_make(payload: str | bytes) -> None:
+    core, client = open_core()
+    client_events(client, core.send(ACCEPT))
+    key = "text" if isinstance(payload, str) else "bytes"
+    data = core.send({"type": "websocket.send", key: payload})
+    reference = Connection(ConnectionType.SERVER)  # wsproto's own, open, no extensions
+    expected = reference.send(
+        TextMessage(data=payload) if isinstance(payload, str) else BytesMessage(data=payload)
+    )
+    assert data == expected
+    (message,) = client_events(client, data)
+    assert message.data == payload
+    assert message.message_finished

@@ -48,6 +48,27 @@ SERVICE_RESTART = 1012
 CLOSE_TIMEOUT_S = 5.0
 
 
+_TEXT = 0x1
+_BINARY = 0x2
+
+
+def build_frame(opcode: int, payload: bytes) -> bytes:
+    """One final, unmasked frame as a server sends it, with no extension (RFC 6455 §5.2).
+
+    This is what wsproto makes for a whole message when no extension was agreed; the
+    server builds it itself because a message sent is the commonest thing it does, and a
+    server frame is only a head and the payload as it is (§5.1: servers do not mask).
+    """
+    length = len(payload)
+    if length < 126:
+        head = bytes((0x80 | opcode, length))
+    elif length < 0x10000:
+        head = bytes((0x80 | opcode, 126)) + length.to_bytes(2, "big")
+    else:
+        head = bytes((0x80 | opcode, 127)) + length.to_bytes(8, "big")
+    return head + payload
+
+
 def build_websocket_scope(http_scope: HTTPScope, subprotocols: list[str]) -> Scope:
     """The ASGI `websocket` scope for an upgrade request, from its `http` scope."""
     scope: dict[str, Any] = dict(http_scope)
@@ -98,6 +119,7 @@ class WebSocketConnection:
         self._fragments: list[Any] = []
         self._message_size = 0
         self._max_size = config.ws_max_size_bytes
+        self._plain_frames = False  # set at the accept when no extension was agreed
 
     # --- bytes in --------------------------------------------------------------------
 
@@ -270,6 +292,7 @@ class WebSocketConnection:
         data = self.http.send_switching_protocols(headers)
         self.state = _OPEN
         self._ws = Connection(ConnectionType.SERVER, extensions=extensions)
+        self._plain_frames = not extensions
         buffered, self._buffered = self._buffered, b""
         if buffered:
             self._ws.receive_data(buffered)
@@ -286,10 +309,14 @@ class WebSocketConnection:
         if text is not None:
             if not isinstance(text, str):
                 raise ASGIProtocolError("'websocket.send' needs 'text' to be a str.")
+            if self._plain_frames:
+                return build_frame(_TEXT, text.encode("utf-8"))
             return ws.send(TextMessage(data=text))
         data = message.get("bytes")
         if not isinstance(data, bytes | bytearray | memoryview):
             raise ASGIProtocolError("'websocket.send' needs 'bytes' or 'text'.")
+        if self._plain_frames:
+            return build_frame(_BINARY, bytes(data))
         return ws.send(BytesMessage(data=bytes(data)))
 
     def close(self, code: int, reason: str = "") -> bytes:
