@@ -7,6 +7,7 @@ import json
 import os
 import queue
 import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -372,3 +373,18 @@ def test_ferry_trace_runs_as_a_command() -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("== GET /x -> 200, keep-alive\n")
     assert "HTTP/1.1 200 OK" in result.stdout
+
+
+def test_a_websocket_handshake_is_traced_up_to_the_upgrade() -> None:
+    traces: queue.Queue[RequestTrace] = queue.Queue()
+    with run_in_thread(app, trace_sink=traces.put, access_log=False) as url:
+        address = urlsplit(url)
+        with socket.create_connection((address.hostname, address.port), timeout=5) as sock:
+            sock.sendall(
+                b"GET /ws HTTP/1.1\r\nhost: t\r\nupgrade: websocket\r\nconnection: upgrade\r\n"
+                b"sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nsec-websocket-version: 13\r\n\r\n"
+            )
+            trace = traces.get(timeout=5)
+            assert sock.recv(100).startswith(b"HTTP/1.1 403 ")  # no such websocket route
+    assert [w.name for w in trace.waypoints] == ["accept", "receive_bytes", "parse", "finish"]
+    assert trace.waypoints[-1].facts == {"upgrade": "websocket", "keep_alive": False}

@@ -234,6 +234,9 @@ class HTTPProtocol(asyncio.Protocol):
         self.transport.set_protocol(websocket)  # type: ignore[arg-type]
         state.connections.discard(self)
         state.connections.add(websocket)
+        if self.trace is not None:  # the trace follows HTTP up to the hand-over
+            self.trace.waypoint("finish", upgrade="websocket", keep_alive=False)
+            self.trace.finish(deliver=True)
         websocket.start(state.app)
         limit = self.config.limit_max_requests
         if limit is not None and state.total_requests >= limit:

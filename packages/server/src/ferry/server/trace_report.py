@@ -27,10 +27,12 @@ def _json(value: Any) -> str:
 
 def _outcome(trace: RequestTrace) -> str:
     finish = trace.first("finish")
-    if finish is None:
-        return "unfinished"
+    return "unfinished" if finish is None else _outcome_of(finish)
+
+
+def _outcome_of(finish: Waypoint) -> str:
     facts = finish.facts
-    status = facts.get("status", facts.get("refused", "?"))
+    status = facts.get("status", facts.get("refused", facts.get("upgrade", "?")))
     return f"{status}, {'keep-alive' if facts.get('keep_alive') else 'close'}"
 
 
@@ -96,7 +98,6 @@ _SUMMARY_FACTS = {
     "encode": ("response_model",),
     "respond": ("status",),
     "send_bytes": ("event", "bytes"),
-    "finish": ("status", "keep_alive"),
 }
 
 
@@ -118,6 +119,8 @@ def format_mermaid(trace: RequestTrace) -> str:
         summary = " ".join(
             str(w.facts[key]) for key in _SUMMARY_FACTS.get(w.name, ()) if key in w.facts
         )
+        if w.name == "finish":
+            summary = _outcome_of(w)
         label = _mermaid_text(f"{w.number} {w.name} {summary}".strip())
         steps.append((source, target, arrow, label))
     used = {name for step in steps for name in step[:2]}
