@@ -450,6 +450,7 @@ def test_query_params_sources(source: Any) -> None:
 def test_query_params_from_a_dict_and_kwargs_become_strings() -> None:
     params = QueryParams({"a": 1, "b": None}, c=True)
     assert params.multi_items() == [("a", "1"), ("b", "None"), ("c", "True")]
+    assert QueryParams(b"a=1", b=2).multi_items() == [("a", "1"), ("b", "2")]
 
 
 def test_query_params_decoding() -> None:

@@ -327,12 +327,16 @@ class QueryParams(ImmutableMultiDict[str, str]):
         **kwargs: Any,
     ) -> None:
         value = args[0] if args else []
+        if isinstance(value, bytes):
+            value = value.decode("latin-1")
         if isinstance(value, str):
-            super().__init__(parse_qsl(value, keep_blank_values=True), **kwargs)
-        elif isinstance(value, bytes):
-            super().__init__(parse_qsl(value.decode("latin-1"), keep_blank_values=True), **kwargs)
-        else:
-            super().__init__(cast(Any, value), **kwargs)
+            value = parse_qsl(value, keep_blank_values=True)
+            if not kwargs:
+                # A query string, the common case: parse_qsl's pairs are str already.
+                self._list = value
+                self._dict = dict(value)
+                return
+        super().__init__(cast(Any, value), **kwargs)
         self._list = [(str(k), str(v)) for k, v in self._list]
         self._dict = {str(k): str(v) for k, v in self._dict.items()}
 

@@ -283,10 +283,9 @@ class PathRoute(BaseRoute):
         match = self.path_regex.match(route_path(scope))
         if match is None:
             return None
-        params = {
-            key: self.param_convertors[key].convert(value)
-            for key, value in match.groupdict().items()
-        }
+        params = match.groupdict()
+        for key, value in params.items():
+            params[key] = self.param_convertors[key].convert(value)
         path_params = scope.get("path_params")
         return {
             "endpoint": self.endpoint,
@@ -346,24 +345,21 @@ class Route(PathRoute):
             self.methods = {method.upper() for method in methods}
             if "GET" in self.methods:
                 self.methods.add("HEAD")
+        # What `matches` and `handle` check a request's method against.
+        self.allowed_methods = STANDARD_METHODS if self.methods is None else self.methods
         self.path_regex, self.path_format, self.param_convertors = compile_path(path)
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         child_scope = self.match_path(scope)
         if child_scope is None:
             return Match.NONE, {}
-        if not self._allows(scope["method"]):
+        if scope["method"] not in self.allowed_methods:
             return Match.PARTIAL, child_scope
         return Match.FULL, child_scope
 
-    def _allows(self, method: str) -> bool:
-        if self.methods is None:
-            return method in STANDARD_METHODS
-        return method in self.methods
-
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if not self._allows(scope["method"]):
-            allowed = sorted(self.methods if self.methods is not None else STANDARD_METHODS)
+        if scope["method"] not in self.allowed_methods:
+            allowed = sorted(self.allowed_methods)
             headers = {"Allow": ", ".join(allowed)}
             if "app" in scope:
                 # Inside an App the exception handlers shape the answer (JSON in ferry.api).
@@ -584,11 +580,22 @@ SCAN_LIMIT = 4
 class _Node:
     """A node of the route tree: routes filed here, and children by literal segment."""
 
-    __slots__ = ("children", "routes")
+    __slots__ = ("candidates", "children", "routes")
 
     def __init__(self) -> None:
         self.children: dict[str, _Node] = {}
-        self.routes: list[tuple[int, BaseRoute]] = []
+        self.routes: list[tuple[int, BaseRoute]] = []  # (position in the table, route)
+        # The routes a path that reaches this node may match: those filed here and on
+        # every node above, in table order (see `_gather_candidates`).
+        self.candidates: list[BaseRoute] = []
+
+
+def _gather_candidates(node: _Node, above: list[tuple[int, BaseRoute]]) -> None:
+    # Done once, when the routes are filed, so that routing a request is a walk and no more.
+    filed = sorted(above + node.routes, key=_by_index)
+    node.candidates = [route for _, route in filed]
+    for child in node.children.values():
+        _gather_candidates(child, filed)
 
 
 @contextlib.asynccontextmanager
@@ -630,34 +637,22 @@ class Router:
             for segment in route.static_segments():
                 node = node.children.setdefault(segment, _Node())
             node.routes.append((index, route))
+        _gather_candidates(tree, [])
         self._tree = tree
         self._filed = len(self.routes)
 
     def candidates(self, path: str) -> list[BaseRoute]:
         """The routes that may match `path`, in their original order."""
-        routes = self.routes
-        if len(routes) <= SCAN_LIMIT:
-            return routes  # a short table: trying each route is cheaper than the walk
-        if self._filed != len(routes):
+        if self._filed != len(self.routes):
             self._file_routes()
         node = self._tree
-        found = node.routes
-        several = False
         if path.startswith("/"):
             for segment in path[1:].split("/"):
                 child = node.children.get(segment)
                 if child is None:
                     break
                 node = child
-                if node.routes:
-                    if found:
-                        found = found + node.routes
-                        several = True
-                    else:
-                        found = node.routes
-        if several:
-            found = sorted(found, key=_by_index)
-        return [route for _, route in found]
+        return node.candidates
 
     # --- ASGI ---
 
@@ -672,10 +667,12 @@ class Router:
             return
         if "router" not in scope:
             scope["router"] = self
-        partial: BaseRoute | None = None
-        partial_scope: Scope = {}
+        partial: tuple[BaseRoute, Scope] | None = None  # the first PARTIAL match
         trace = scope.get("ferry.trace")
-        for route in self.candidates(route_path(scope)):
+        routes = self.routes
+        if len(routes) > SCAN_LIMIT:  # a short table: trying each route beats the walk
+            routes = self.candidates(route_path(scope))
+        for route in routes:
             match, child_scope = route.matches(scope)
             if match is Match.FULL:
                 scope.update(child_scope)
@@ -684,12 +681,13 @@ class Router:
                 await route.handle(scope, receive, send)
                 return
             if match is Match.PARTIAL and partial is None:
-                partial, partial_scope = route, child_scope
+                partial = (route, child_scope)
         if partial is not None:
-            scope.update(partial_scope)
+            route, child_scope = partial
+            scope.update(child_scope)
             if trace is not None:  # the path matched, the method did not: 405
-                _report_route(trace, "partial", partial, scope)
-            await partial.handle(scope, receive, send)
+                _report_route(trace, "partial", route, scope)
+            await route.handle(scope, receive, send)
             return
         if trace is not None:
             trace.waypoint("route", match="none", path=route_path(scope))
