@@ -85,13 +85,15 @@ def _model_name(plan: ResponsePlan) -> str | None:
 def _encode(plan: ResponsePlan, value: Any) -> bytes:
     if plan.adapter is None:
         return to_json(value, by_alias=plan.by_alias, exclude_none=plan.exclude_none)
+    # The adapter's pydantic-core validator and serializer, called with only the options
+    # this plan sets: TypeAdapter's own methods pass every option on each call.
     try:
-        validated = plan.adapter.validate_python(value, from_attributes=True)
+        validated = plan.adapter.validator.validate_python(value, from_attributes=True)
     except ValidationError as exc:
         raise ResponseValidationError(
             error_dicts(exc.errors(include_url=False), ("response",))
         ) from None
-    return plan.adapter.dump_json(
+    return plan.adapter.serializer.to_json(
         validated,
         by_alias=plan.by_alias,
         exclude_none=plan.exclude_none,

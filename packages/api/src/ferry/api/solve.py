@@ -76,17 +76,16 @@ class SolveContext:
 
 
 def _read_source(request: Request, source: Source, members: list[ParamPlan]) -> dict[str, Any]:
-    if source is Source.PATH:
-        values: Mapping[str, Any] = request.path_params
-        return {m.key: values[m.key] for m in members if m.key in values}
-    if source is Source.QUERY:
-        multi: Any = request.query_params
-    elif source is Source.HEADER:
-        multi = request.headers
-    else:
-        cookies = request.cookies
-        return {m.key: cookies[m.key] for m in members if m.key in cookies}
     raw: dict[str, Any] = {}
+    if source is Source.PATH or source is Source.COOKIE:
+        values: Mapping[str, Any] = (
+            request.path_params if source is Source.PATH else request.cookies
+        )
+        for member in members:
+            if member.key in values:
+                raw[member.key] = values[member.key]
+        return raw
+    multi: Any = request.query_params if source is Source.QUERY else request.headers
     for member in members:
         if member.key in multi:
             raw[member.key] = multi.getlist(member.key) if member.is_sequence else multi[member.key]
@@ -170,8 +169,10 @@ async def solve(plan: DependencyPlan, context: SolveContext) -> dict[str, Any]:
         if dependency.use_cache:
             context.cache[dependency.cache_key] = value
     for source, (model, members) in plan.validators.items():
+        raw = _read_source(context.request, source, members)
         try:
-            validated = model.model_validate(_read_source(context.request, source, members))
+            # The model's pydantic-core validator itself: `model_validate` adds a layer.
+            validated = model.__pydantic_validator__.validate_python(raw)
         except ValidationError as exc:
             context.errors.extend(error_dicts(exc.errors(include_url=False), (source.value,)))
             continue

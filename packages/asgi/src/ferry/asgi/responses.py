@@ -13,6 +13,7 @@ FileResponse (files.py) sends a file with ETag, conditional requests and ranges.
 
 from __future__ import annotations
 
+import functools
 import http.cookies
 import json
 from collections.abc import AsyncIterable, Iterable, Mapping
@@ -29,6 +30,14 @@ from ferry.asgi.datastructures import URL, MutableHeaders
 from ferry.asgi.types import Message, Receive, Scope, Send
 
 ContentStream = AsyncIterable[str | bytes | memoryview] | Iterable[str | bytes | memoryview]
+
+
+@functools.lru_cache(maxsize=64)
+def _content_type_header(media_type: str, charset: str) -> bytes:
+    """The Content-Type value for a media type; text types name their charset."""
+    if media_type.startswith("text/") and "charset=" not in media_type.lower():
+        media_type += "; charset=" + charset
+    return media_type.encode("latin-1")
 
 
 class Response:
@@ -64,7 +73,7 @@ class Response:
         """The body bytes for `content` (str is encoded with the charset)."""
         if content is None:
             return b""
-        if isinstance(content, bytes | memoryview):
+        if isinstance(content, (bytes, memoryview)):  # a tuple: no union built per call
             return bytes(content)
         return str(content).encode(self.charset)
 
@@ -87,11 +96,8 @@ class Response:
             and not (self.status_code < 200 or self.status_code in (204, 304))
         ):
             raw.append((b"content-length", str(len(body)).encode("latin-1")))
-        media_type = self.media_type
-        if media_type is not None and not has_type:
-            if media_type.startswith("text/") and "charset=" not in media_type.lower():
-                media_type += "; charset=" + self.charset
-            raw.append((b"content-type", media_type.encode("latin-1")))
+        if self.media_type is not None and not has_type:
+            raw.append((b"content-type", _content_type_header(self.media_type, self.charset)))
         self.raw_headers = raw
 
     @property
