@@ -67,5 +67,5 @@ docs: sync ## regenerate the generated pages (configuration, request lifecycle),
 	$(UV) run --no-sync mkdocs build --strict
 
 .PHONY: clean
-clean: ## remove virtual environments, caches and coverage data
-	rm -rf .venv .venv-3.13 .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.* htmlcov
+clean: ## remove virtual environments, caches, coverage data and the built site
+	rm -rf .venv .venv-3.13 .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.* htmlcov site
