@@ -46,7 +46,14 @@ Password = Annotated[
 ]
 DisplayName = Annotated[
     str,
-    Field(min_length=1, max_length=DISPLAY_NAME_MAX_LENGTH, examples=["Ada Lovelace"]),
+    Field(
+        min_length=1,
+        max_length=DISPLAY_NAME_MAX_LENGTH,
+        examples=["Ada Lovelace"],
+        # The document says what _without_nul enforces, so that clients (and schema-driven
+        # test tools) know a NUL is refused; the validator gives the clearer message.
+        json_schema_extra={"pattern": r"^[^\x00]*$"},
+    ),
     AfterValidator(_without_nul),
 ]
 # "2026-11-21T13:05:09Z": whole seconds, UTC, with the Z suffix.
