@@ -6,12 +6,14 @@ are local to each test, and string annotations could not be resolved from there.
 
 import contextlib
 import dataclasses
+import threading
 from collections.abc import AsyncIterator, Iterator
 from typing import Annotated, Any
 
+import anyio
 import pytest
 
-from ferry.api import APIRoute, APIRouter, App, Depends, HTTPException, Request
+from ferry.api import APIRoute, APIRouter, App, Body, Depends, HTTPException, Request
 from ferry.asgi.middleware.base import Middleware
 from ferry.asgi.testing import TestClient
 from ferry.asgi.types import ASGIApp, Message, Receive, Scope, Send
@@ -478,3 +480,148 @@ def test_dependency_used_by_two_routes_is_independent_per_request(use_cache: boo
     client = TestClient(app)
     assert client.get("/a").json() == {"n": 1}
     assert client.get("/a").json() == {"n": 2}
+
+
+def test_a_sync_endpoint_and_its_sync_dependencies_share_one_worker_thread() -> None:
+    app = App()
+    threads: list[int] = []
+    calls = {"settings": 0}
+
+    def settings() -> dict[str, str]:
+        calls["settings"] += 1
+        threads.append(threading.get_ident())
+        return {"greeting": "hello"}
+
+    def greeting(s: Annotated[dict[str, str], Depends(settings)], name: str = "ada") -> str:
+        threads.append(threading.get_ident())
+        return f"{s['greeting']} {name}"
+
+    @app.get("/")
+    def endpoint(
+        text: Annotated[str, Depends(greeting)],
+        again: Annotated[dict[str, str], Depends(settings)],
+        request: Request,
+    ) -> dict[str, str]:
+        threads.append(threading.get_ident())
+        return {"text": text, "path": request.url.path}
+
+    assert TestClient(app).get("/?name=bob").json() == {"text": "hello bob", "path": "/"}
+    assert calls["settings"] == 1  # cached for the request, as on the async path
+    assert len(set(threads)) == 1
+    assert threads[0] != threading.get_ident()
+
+
+def test_a_sync_dependency_with_invalid_input_is_not_called_in_the_shared_thread() -> None:
+    app = App()
+    called: list[int] = []
+
+    def paging(limit: int) -> int:
+        called.append(limit)
+        return limit
+
+    @app.get("/")
+    def endpoint(limit: Annotated[int, Depends(paging)]) -> dict[str, int]:
+        return {"limit": limit}
+
+    response = TestClient(app).get("/?limit=many")
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["query", "limit"]
+    assert called == []
+
+
+def test_only_plain_sync_plans_are_solved_in_one_thread() -> None:
+    app = App()
+
+    def plain() -> str:
+        return "plain"
+
+    async def asynchronous() -> str:
+        return "async"
+
+    def generator() -> Iterator[str]:
+        yield "generated"
+
+    @app.get("/sync")
+    def sync_route(value: Annotated[str, Depends(plain)]) -> str:
+        return value
+
+    @app.get("/async-dependency")
+    def async_dependency(value: Annotated[str, Depends(asynchronous)]) -> str:
+        return value
+
+    @app.get("/generator")
+    def generator_route(value: Annotated[str, Depends(generator)]) -> str:
+        return value
+
+    @app.get("/app-scope")
+    def app_scope_route(value: Annotated[str, Depends(plain, scope="app")]) -> str:
+        return value
+
+    @app.post("/body")
+    def body_route(value: Annotated[str, Depends(plain)], item: Annotated[int, Body()]) -> str:
+        return value
+
+    @app.get("/async-endpoint")
+    async def async_endpoint(value: Annotated[str, Depends(plain)]) -> str:
+        return value
+
+    plans = {route.path: route.plan for route in app.routes if isinstance(route, APIRoute)}
+    assert plans["/sync"].is_sync_chain() is True
+    for path in ("/async-dependency", "/generator", "/app-scope", "/body", "/async-endpoint"):
+        assert plans[path].is_sync_chain() is False, path
+
+
+class RecordingTrace:
+    """Stands in for the server's tracer: keeps each waypoint's name and details."""
+
+    def __init__(self) -> None:
+        self.waypoints: list[tuple[str, dict[str, Any]]] = []
+
+    def waypoint(self, waypoint: str, /, **details: Any) -> None:
+        self.waypoints.append((waypoint, details))
+
+
+def test_a_traced_sync_chain_reports_each_solve_as_the_async_path_does() -> None:
+    app = App()
+
+    def settings() -> str:
+        return "hello"
+
+    def greeting(s: Annotated[str, Depends(settings)]) -> str:
+        return s
+
+    @app.get("/")
+    def endpoint(
+        text: Annotated[str, Depends(greeting)], again: Annotated[str, Depends(settings)]
+    ) -> str:
+        return text + again
+
+    trace = RecordingTrace()
+    scope: Scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/",
+        "root_path": "",
+        "query_string": b"",
+        "headers": [],
+        "ferry.trace": trace,
+    }
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    anyio.run(app, scope, receive, send)
+    assert sent[1]["body"] == b'"hellohello"'
+    solves = [
+        (d["call"].rsplit(".", 1)[-1], d["cached"]) for n, d in trace.waypoints if n == "solve"
+    ]
+    assert solves == [
+        ("settings", False),
+        ("greeting", False),
+        ("settings", True),
+        ("endpoint", False),
+    ]

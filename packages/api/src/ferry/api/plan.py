@@ -136,6 +136,16 @@ class DependencyPlan:
             return True
         return any(dependency.needs_cleanup() for _, dependency in self.dependencies)
 
+    def is_sync_chain(self) -> bool:
+        """Whether this plan and every dependency below it are plain sync callables (no
+        generator, no app scope) with no body to read: then one worker thread can solve
+        them all and call the endpoint (`solve_in_thread`)."""
+        if self.is_coroutine or self.is_generator or self.is_async_generator:
+            return False
+        if self.body is not None or self.scope == "app":
+            return False
+        return all(dependency.is_sync_chain() for _, dependency in self.dependencies)
+
     def flat_body(self) -> list[ParamPlan]:
         """The body parameters of this plan and its dependencies."""
         found = list(self.body.params) if self.body else []

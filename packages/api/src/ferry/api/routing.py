@@ -26,7 +26,7 @@ from ferry.api.plan import (
     response_adapter,
     return_annotation,
 )
-from ferry.api.solve import AppDependencies, SolveContext, solve
+from ferry.api.solve import AppDependencies, SolveContext, solve, solve_in_thread
 from ferry.asgi.concurrency import run_in_threadpool
 from ferry.asgi.middleware.base import Middleware
 from ferry.asgi.middleware.exceptions import ExceptionHandler, ExceptionMiddleware
@@ -116,6 +116,7 @@ class APIRoute(Route):
         self._path_param_names = names
         self._call_endpoint = self.plan.is_coroutine
         self._needs_cleanup = self.plan.needs_cleanup()
+        self._solves_in_thread = self.plan.is_sync_chain()
 
     async def handle_request(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Solve, call, encode and send; cleanups after (or, for function scope, before)."""
@@ -139,17 +140,30 @@ class APIRoute(Route):
 
     async def call_endpoint(self, context: SolveContext) -> Any:
         """Solve the plan, then call the endpoint (RequestValidationError if input is bad)."""
-        arguments = await solve(self.plan, context)
+        if self._solves_in_thread and not context.overrides:
+            # A sync endpoint with only sync dependencies (decided when the route was added):
+            # one worker thread for all of them, not a thread hop for each function.
+            return await run_in_threadpool(self.call_sync_endpoint, context)
+        arguments = self.endpoint_arguments(await solve(self.plan, context), context)
+        if self._call_endpoint:
+            return await self.typed_endpoint(**arguments)
+        return await run_in_threadpool(self.typed_endpoint, **arguments)
+
+    def call_sync_endpoint(self, context: SolveContext) -> Any:
+        """Solve the plan and call the endpoint, in the worker thread this runs in."""
+        arguments = self.endpoint_arguments(solve_in_thread(self.plan, context), context)
+        return self.typed_endpoint(**arguments)
+
+    def endpoint_arguments(self, solved: dict[str, Any], context: SolveContext) -> dict[str, Any]:
+        """The solved values the endpoint takes (RequestValidationError if input is bad)."""
         if context.errors:
             raise RequestValidationError(context.errors)
         if self.dependencies:
             # The values of the route's own `dependencies=[...]` are not the endpoint's.
-            arguments = {k: v for k, v in arguments.items() if not k.startswith("__dependency_")}
+            solved = {k: v for k, v in solved.items() if not k.startswith("__dependency_")}
         if context.trace is not None:
             self._report_endpoint(context.trace)
-        if self._call_endpoint:
-            return await self.typed_endpoint(**arguments)
-        return await run_in_threadpool(self.typed_endpoint, **arguments)
+        return solved
 
     async def send_response(
         self, context: SolveContext, value: Any, scope: Scope, receive: Receive, send: Send

@@ -5,6 +5,9 @@ model; the body in one call straight from the JSON bytes; dependencies are solve
 depth first, each once per request unless `use_cache=False`. Every validation error of
 the request is collected before anything is called, so the client hears of all of them at
 once, in one 422.
+
+A sync endpoint whose dependencies are all plain sync functions is solved and called in one
+worker thread (`solve_in_thread`), not with a thread hop for each function.
 """
 
 from __future__ import annotations
@@ -168,6 +171,42 @@ async def solve(plan: DependencyPlan, context: SolveContext) -> dict[str, Any]:
         values[name] = value
         if dependency.use_cache:
             context.cache[dependency.cache_key] = value
+    _solve_parameters(plan, context, values)
+    if plan.body is not None:
+        await _solve_body(plan, context, values)
+    _solve_extras(plan, context, values)
+    if context.trace is not None:
+        _report_solved(context.trace, plan, values, len(context.errors))
+    return values
+
+
+def solve_in_thread(plan: DependencyPlan, context: SolveContext) -> dict[str, Any]:
+    """`solve` for a plan of plain sync functions (`DependencyPlan.is_sync_chain()`), run in
+    a worker thread: each dependency is called right here, not sent to a thread of its own."""
+    values: dict[str, Any] = {}
+    for name, dependency in plan.dependencies:
+        if dependency.use_cache and dependency.cache_key in context.cache:
+            values[name] = context.cache[dependency.cache_key]
+            if context.trace is not None:
+                context.trace.waypoint("solve", call=_call_name(dependency), cached=True)
+            continue
+        errors_before = len(context.errors)
+        arguments = solve_in_thread(dependency, context)
+        if len(context.errors) > errors_before:
+            continue  # a dependency with invalid inputs is not called
+        value = dependency.call(**arguments)
+        values[name] = value
+        if dependency.use_cache:
+            context.cache[dependency.cache_key] = value
+    _solve_parameters(plan, context, values)
+    _solve_extras(plan, context, values)
+    if context.trace is not None:
+        _report_solved(context.trace, plan, values, len(context.errors))
+    return values
+
+
+def _solve_parameters(plan: DependencyPlan, context: SolveContext, values: dict[str, Any]) -> None:
+    # Path, query, header and cookie parameters, one validation per source and per group.
     for source, (model, members) in plan.validators.items():
         raw = _read_source(context.request, source, members)
         try:
@@ -186,8 +225,10 @@ async def solve(plan: DependencyPlan, context: SolveContext) -> dict[str, Any]:
             )
         except ValidationError as exc:
             context.errors.extend(error_dicts(exc.errors(include_url=False), (group.source.value,)))
-    if plan.body is not None:
-        await _solve_body(plan, context, values)
+
+
+def _solve_extras(plan: DependencyPlan, context: SolveContext, values: dict[str, Any]) -> None:
+    # Parameters filled by their annotation: the request, the response, state...
     for name, kind in plan.special.items():
         if kind in ("request", "connection", "websocket"):
             values[name] = context.request
@@ -199,9 +240,6 @@ async def solve(plan: DependencyPlan, context: SolveContext) -> dict[str, Any]:
             values[name] = SecurityScopes(plan.security_scopes)
     for name in plan.state_params:
         values[name] = context.state
-    if context.trace is not None:
-        _report_solved(context.trace, plan, values, len(context.errors))
-    return values
 
 
 def _call_name(plan: DependencyPlan) -> str:
