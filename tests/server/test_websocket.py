@@ -8,6 +8,7 @@ tests/integration/test_websockets.py.
 from __future__ import annotations
 
 import asyncio
+import itertools
 from typing import Any
 
 import pytest
@@ -333,3 +334,119 @@ def test_a_sent_message_is_the_frame_wsproto_would_make(payload: str | bytes) ->
     (message,) = client_events(client, data)
     assert message.data == payload
     assert message.message_finished
+
+
+# --- the receive fast path reads frames exactly as wsproto does ----------------------------
+
+
+def _client_frame(first: int, payload: bytes, key: bytes, masked: bool, form: int) -> bytes:
+    # RFC 6455 §5.2 by hand: `form` 0 is the shortest length, 1 and 2 force the 16- and
+    # 64-bit forms (legal only when needed), 3 sets the 64-bit form's forbidden top bit.
+    length = len(payload)
+    if form == 0 and length < 126:
+        head = bytes([first, length])
+    elif form <= 1 and length < 0x10000:
+        head = bytes([first, 126]) + length.to_bytes(2, "big")
+    else:
+        head = bytes([first, 127]) + (length | (1 << 63 if form == 3 else 0)).to_bytes(8, "big")
+    if not masked:
+        return head + payload
+    head = bytes([head[0], head[1] | 0x80]) + head[2:]
+    return head + key + bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+
+
+_payloads = st.one_of(
+    st.text(max_size=200).map(str.encode),
+    st.binary(max_size=300),
+    st.sampled_from([b"\xff", b"ok\xe2\x82", b"\xed\xa0\x80", b"\xc3\xa9" * 300, b"y" * 0x10000]),
+    st.builds(lambda code, why: code.to_bytes(2, "big") + why, st.integers(0, 5000), st.binary()),
+)
+_usual = st.sampled_from([0x81, 0x82, 0x81, 0x82, 0x01, 0x02, 0x00, 0x80, 0x89, 0x8A, 0x88])
+# Mostly masked frames with a well-formed head, so that they reach the fast path, the
+# fragmentation, UTF-8, size and close-code rules; now and then anything else.
+_client_frames = st.builds(
+    _client_frame,
+    st.one_of(_usual, _usual, _usual, st.integers(0, 255)),
+    _payloads,
+    st.binary(min_size=4, max_size=4),
+    st.sampled_from([True] * 9 + [False]),
+    st.sampled_from([0] * 6 + [1, 2, 3]),
+)
+
+
+@st.composite
+def _client_stream(draw: st.DrawFn) -> tuple[list[bytes], int, int, bool]:
+    """Frames (and maybe raw bytes) cut at random places; how many pieces come before the
+    accept; the --ws-max-size; whether the stream is whole frames only."""
+    raw = draw(st.booleans())
+    part = st.one_of(_client_frames, st.binary(max_size=20)) if raw else _client_frames
+    stream = b"".join(draw(st.lists(part, max_size=8)))
+    cuts = sorted(draw(st.lists(st.integers(0, len(stream)), max_size=8)))
+    bounds = [0, *cuts, len(stream)]
+    pieces = [stream[a:b] for a, b in itertools.pairwise(bounds)]
+    early = draw(st.integers(0, min(1, len(pieces))))
+    return pieces, early, draw(st.sampled_from([512, 1 << 20])), not raw
+
+
+def _assert_read_as_wsproto_reads(
+    pieces: list[bytes], early: int = 0, max_size: int = 512, whole: bool = True
+) -> None:
+    config = Config(app="x:y", ws_max_size_bytes=max_size)
+    core, _ = open_core(config)
+    reference, _ = open_core(config)
+    for piece in pieces[:early]:
+        assert core.receive_bytes(piece) == reference.receive_bytes(piece) == []
+    core.send(ACCEPT)  # each 101 answers its own Sec-WebSocket-Key
+    reference.send(ACCEPT)
+    reference._plain_frames = False  # every byte through wsproto, as with an extension
+    assert core.pending_events() == reference.pending_events()
+    assert core.data_to_send() == reference.data_to_send()
+    for piece in [*pieces[early:], b""]:  # b"": what wsproto still holds after a close
+        assert core.receive_bytes(piece) == reference.receive_bytes(piece)
+        assert core.data_to_send() == reference.data_to_send()
+        assert (core.state, core.closed) == (reference.state, reference.closed)
+    if whole and core.is_open:
+        # Whole frames in: the reader is back between frames, and knows whether a
+        # fragmented message is under way.
+        assert (core._wsproto_head, core._wsproto_left) == (b"", 0)
+        assert core._wsproto_in_message == bool(core._fragments)
+    assert core.receive_eof() == reference.receive_eof()
+    assert core.close_code == reference.close_code
+
+
+@settings(max_examples=500, deadline=None)
+@given(stream=_client_stream())
+def test_frames_read_by_the_fast_path_give_what_wsproto_gives(
+    stream: tuple[list[bytes], int, int, bool],
+) -> None:
+    _assert_read_as_wsproto_reads(*stream)
+
+
+_KEY = b"\x01\x02\x03\x04"
+
+
+def _text(data: str, first: int = 0x81) -> bytes:
+    return _client_frame(first, data.encode(), _KEY, True, 0)
+
+
+@pytest.mark.parametrize(
+    "pieces",
+    [
+        # A text frame inside a fragmented message is wsproto's to refuse (1002).
+        [_text("a", 0x01) + _text("b")],
+        [_text("a", 0x01), _text("b", 0x80) + _text("c")],
+        # A header cut in two, then frames the fast path may read again.
+        [_text("a" * 200)[:3], _text("a" * 200)[3:] + _text("b")],
+        [_text("a")[:1], _text("a")[1:4], _text("a")[4:] + _text("b")],
+        # After a message over the limit, data is dropped and the client's Close still read.
+        [_text("x" * 600) + _client_frame(0x88, b"\x03\xe8", _KEY, True, 0) + _text("y")],
+        [_text("x" * 600) + _text("y"), _client_frame(0x88, b"\x03\xe8", _KEY, True, 0)],
+        # Not UTF-8: 1007 with wsproto's reason.
+        [_client_frame(0x81, b"ok\xe2\x82", _KEY, True, 0) + _text("z")],
+        # 16- and 64-bit lengths, shortest and not.
+        [_client_frame(0x82, b"b" * 300, _KEY, True, 0), _client_frame(0x82, b"c", _KEY, True, 1)],
+        [_client_frame(0x82, b"b" * 0x10000, _KEY, True, 0) + _text("d")],
+    ],
+)
+def test_the_fast_path_hands_wsproto_what_it_must_judge(pieces: list[bytes]) -> None:
+    _assert_read_as_wsproto_reads(pieces, max_size=1 << 20 if len(pieces[-1]) > 0x10000 else 512)

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 # RFC 6455 §7.4.1 status codes used by the server.
 NORMAL_CLOSURE = 1000
 ABNORMAL_CLOSURE = 1006  # never sent: the connection dropped without a Close frame
+INVALID_PAYLOAD = 1007  # a text message that is not UTF-8
 MESSAGE_TOO_BIG = 1009
 INTERNAL_ERROR = 1011
 SERVICE_RESTART = 1012
@@ -67,6 +68,59 @@ def build_frame(opcode: int, payload: bytes) -> bytes:
     else:
         head = bytes((0x80 | opcode, 127)) + length.to_bytes(8, "big")
     return head + payload
+
+
+def read_plain_frame(data: bytes, pos: int) -> tuple[int, bytes] | None:
+    """The frame at data[pos:] if it is a whole, final, masked text or binary frame.
+
+    Returns where the frame ends and its unmasked payload; None for anything else (control
+    frames, fragments, RSV bits, an unmasked or unfinished frame, a length not in its
+    shortest form), which wsproto then judges. RFC 6455 §5.2: the first byte is FIN,
+    three RSV bits and the opcode, so 0x81 and 0x82 are exactly "final text/binary, no
+    RSV"; the second is the MASK bit and a 7-bit length, where 126 and 127 announce a 16-
+    or 64-bit length, in the shortest form that fits (a 64-bit length with its top bit set,
+    also refused, is too long ever to be whole in the buffer).
+    """
+    if len(data) - pos < 6 or data[pos] not in (0x81, 0x82) or data[pos + 1] < 0x80:
+        return None
+    length = data[pos + 1] & 0x7F
+    start = pos + 2
+    if length == 126:
+        length = int.from_bytes(data[start : start + 2], "big")
+        start += 2
+        if length < 126:
+            return None
+    elif length == 127:
+        length = int.from_bytes(data[start : start + 8], "big")
+        start += 8
+        if length < 0x10000:
+            return None
+    end = start + 4 + length
+    if end > len(data):
+        return None
+    # §5.3: byte i of the payload is XORed with byte i % 4 of the masking key. As one big
+    # integer, the whole payload is unmasked in a single XOR rather than a loop per byte.
+    repeats = (length + 3) // 4
+    key = (data[start : start + 4] * repeats)[:length]
+    masked = int.from_bytes(data[start + 4 : end], "little")
+    payload = (masked ^ int.from_bytes(key, "little")).to_bytes(length, "little")
+    return end, payload
+
+
+def _frame_size(head: bytes) -> int | None:
+    """The whole size of the frame that `head` begins (header and payload), None while the
+    header is incomplete; its fields are not judged here (§5.2)."""
+    if len(head) < 2:
+        return None
+    length = head[1] & 0x7F
+    size = 2 + (4 if head[1] & 0x80 else 0)
+    if length == 126:
+        length, size = int.from_bytes(head[2:4], "big"), size + 2
+    elif length == 127:
+        length, size = int.from_bytes(head[2:10], "big"), size + 8
+    if len(head) < size:
+        return None
+    return size + length
 
 
 def build_websocket_scope(http_scope: HTTPScope, subprotocols: list[str]) -> Scope:
@@ -120,6 +174,10 @@ class WebSocketConnection:
         self._message_size = 0
         self._max_size = config.ws_max_size_bytes
         self._plain_frames = False  # set at the accept when no extension was agreed
+        # Where wsproto stands in the stream of frames (see _receive_plain).
+        self._wsproto_head = b""  # the start of a frame whose header is still incomplete
+        self._wsproto_left = 0  # bytes still to come of the frame it is reading
+        self._wsproto_in_message = False  # it holds the start of a fragmented message
 
     # --- bytes in --------------------------------------------------------------------
 
@@ -130,8 +188,59 @@ class WebSocketConnection:
             return []
         if self.state == _CLOSED:
             return []
+        if self._buffered:  # frames from before the accept come first
+            data, self._buffered = self._buffered + data, b""
+        if self._plain_frames and self.state == _OPEN:
+            return self._receive_plain(data)
         self._ws.receive_data(data)
         return self._events()
+
+    def _receive_plain(self, data: bytes) -> list[Message]:
+        """Read whole plain data frames ourselves; hand everything else to wsproto.
+
+        The rule that keeps the two readers in step: we read a frame only where wsproto is
+        *clean*, between frames (no header or payload of one half-received) and between
+        messages (no fragmented message begun). Anything else, including a frame not yet
+        whole, goes to wsproto, and from then on every byte does until the frame it is
+        reading ends. We follow its frame headers to know where that is, so no byte is held
+        back from wsproto, none is read twice, and the order of events is the order of frames.
+        """
+        ws = self._ws
+        assert ws is not None
+        happened: list[Message] = []
+        pos, end = 0, len(data)
+        while pos < end and self.state == _OPEN:
+            if self._wsproto_left:  # the rest of a frame wsproto is reading
+                take = min(self._wsproto_left, end - pos)
+                self._wsproto_left -= take
+                ws.receive_data(data[pos : pos + take])
+                pos += take
+                happened += self._events()
+                continue
+            head = self._wsproto_head
+            if not head and not self._wsproto_in_message:
+                frame = read_plain_frame(data, pos)
+                if frame is not None:
+                    is_text = data[pos] == 0x81
+                    pos, payload = frame
+                    happened += self._plain_message(is_text, payload)
+                    continue
+            # A frame for wsproto: its header (at most 14 bytes, §5.2) says where it ends.
+            start = head + data[pos : pos + 14 - len(head)]
+            size = _frame_size(start)
+            if size is None:  # wsproto judges the part it has (a bad opcode needs 2 bytes)
+                self._wsproto_head = start
+                ws.receive_data(data[pos:])
+                pos = end
+                happened += self._events()
+                break
+            if start[0] & 0x0F < 0x8:  # a data frame: FIN says whether its message ends
+                self._wsproto_in_message = not start[0] & 0x80
+            self._wsproto_head = b""
+            self._wsproto_left = size - len(head)
+        if pos < end and self.state == _CLOSING:
+            ws.receive_data(data[pos:])  # read after the client's Close comes (§1.4)
+        return happened
 
     def receive_eof(self) -> list[Message]:
         """The socket closed: a disconnect with 1006 unless a Close frame came first."""
@@ -151,7 +260,8 @@ class WebSocketConnection:
             if event_type is TextMessage or event_type is BytesMessage:
                 if self.state != _OPEN:
                     continue  # after our Close, data is read and dropped (RFC 6455 §1.4)
-                message = self._message(cast(TextMessage | BytesMessage, event))
+                data = cast(TextMessage | BytesMessage, event)
+                message = self._message(data.data, event_type is TextMessage, data.message_finished)
                 if message is not None:
                     happened.append(message)
                 elif self.state == _CLOSING:  # the message was too big
@@ -162,39 +272,56 @@ class WebSocketConnection:
             elif event_type is Pong:
                 self.ping_outstanding = False
             elif event_type is CloseConnection:
-                close = cast(CloseConnection, event)
-                code, reason = int(close.code), close.reason or ""
-                if ws.state is ConnectionState.REMOTE_CLOSING:
-                    # RFC 6455 §5.5.1: answer a Close with a Close, then the server closes.
-                    self._out.append(ws.send(close.response()))
-                elif ws.state is ConnectionState.OPEN:
-                    # wsproto could not parse a frame: it names the code (1002, 1007...).
-                    self._out.append(ws.send(CloseConnection(code=code, reason=reason)))
-                was_open = self.state == _OPEN
-                self.state = _CLOSED
-                self.closed = True
-                if was_open:
-                    happened.append(self._disconnect(code, reason))
+                happened += self._client_closed(cast(CloseConnection, event))
                 break
         return happened
 
-    def _message(self, event: TextMessage | BytesMessage) -> Message | None:
-        self._message_size += len(event.data)
+    def _plain_message(self, is_text: bool, payload: bytes) -> list[Message]:
+        """The events of a whole message read by `read_plain_frame`, as wsproto's would be."""
+        if is_text:
+            try:
+                text = payload.decode("utf-8")
+            except UnicodeDecodeError as exc:  # §8.1: not UTF-8 fails the connection, 1007
+                return self._client_closed(CloseConnection(INVALID_PAYLOAD, str(exc)))
+            message = self._message(text, True, True)
+        else:
+            message = self._message(payload, False, True)
+        if message is None:  # the message was too big
+            return [self._disconnect(MESSAGE_TOO_BIG, "")]
+        return [message]
+
+    def _client_closed(self, close: CloseConnection) -> list[Message]:
+        """The client sent a Close, or a frame that could not be read (wsproto's or ours)."""
+        ws = self._ws
+        assert ws is not None
+        code, reason = int(close.code), close.reason or ""
+        if ws.state is ConnectionState.REMOTE_CLOSING:
+            # RFC 6455 §5.5.1: answer a Close with a Close, then the server closes.
+            self._out.append(ws.send(close.response()))
+        elif ws.state is ConnectionState.OPEN:
+            # A frame could not be read: the failure names the code (1002, 1007...).
+            self._out.append(ws.send(CloseConnection(code=code, reason=reason)))
+        was_open = self.state == _OPEN
+        self.state = _CLOSED
+        self.closed = True
+        return [self._disconnect(code, reason)] if was_open else []
+
+    def _message(self, data: Any, is_text: bool, finished: bool) -> Message | None:
+        self._message_size += len(data)
         if self._message_size > self._max_size:
             # Text is measured in characters, bytes in bytes: neither can exceed the limit
             # by more than one read's worth before the close.
             self._out.append(self.close(MESSAGE_TOO_BIG, "message too big"))
             return None
-        if not event.message_finished:
-            self._fragments.append(event.data)
+        if not finished:
+            self._fragments.append(data)
             return None
-        data: Any = event.data
         if self._fragments:
             self._fragments.append(data)
-            data = ("" if type(event) is TextMessage else b"").join(self._fragments)
+            data = ("" if is_text else b"").join(self._fragments)
             self._fragments.clear()
         self._message_size = 0
-        if type(event) is TextMessage:
+        if is_text:
             return {"type": "websocket.receive", "bytes": None, "text": data}
         return {"type": "websocket.receive", "bytes": bytes(data), "text": None}
 
@@ -204,6 +331,8 @@ class WebSocketConnection:
 
     def data_to_send(self) -> bytes:
         """Bytes owed to the client by what was received (pongs, a Close reply)."""
+        if not self._out:
+            return b""  # the usual case: a message asks for no answer
         data = b"".join(self._out)
         self._out.clear()
         return data
@@ -293,14 +422,11 @@ class WebSocketConnection:
         self.state = _OPEN
         self._ws = Connection(ConnectionType.SERVER, extensions=extensions)
         self._plain_frames = not extensions
-        buffered, self._buffered = self._buffered, b""
-        if buffered:
-            self._ws.receive_data(buffered)
         return data
 
     def pending_events(self) -> list[Message]:
         """Events for frames that arrived before the accept (the adapter asks once)."""
-        return self._events() if self._ws is not None and self.state == _OPEN else []
+        return self.receive_bytes(b"") if self._ws is not None and self.state == _OPEN else []
 
     def _send_data(self, message: Message) -> bytes:
         ws = self._ws
@@ -495,6 +621,9 @@ class WebSocketProtocol:
             await self.flow.drain()
             if self._disconnected:
                 raise ClientDisconnected("the client disconnected")
+        if conn.state == _OPEN and message.get("type") == "websocket.send":
+            self._write(conn.send(message))  # the commonest message: no state to follow up
+            return
         answered = conn.handshake_answered
         data = conn.send(message)
         if data:
