@@ -37,6 +37,8 @@ TICK_S = 0.1
 # After the graceful-shutdown timeout, apps told of the disconnect get this long to
 # return before their tasks are cancelled.
 ABANDON_GRACE_S = 1.0
+# How long shutdown waits for connections accepted just before the listeners closed.
+ACCEPT_GRACE_S = 0.05
 
 
 class Server:
@@ -161,6 +163,11 @@ class Server:
         error_logger.info("Shutting down")
         for server in self._servers:
             server.close()
+        if self._servers:
+            # A connection the event loop accepted just before close() gets its protocol
+            # (connection_made) a few loop turns later; wait for those, so they are among
+            # the connections below and get their answer instead of a reset.
+            await asyncio.sleep(ACCEPT_GRACE_S)
         state = self.state
         if state is not None:
             state.shutting_down = True
