@@ -349,6 +349,7 @@ class HTTPConnection:
                 "parse",
                 h11_event=type(request).__name__,
                 method=scope["method"],
+                path=scope["path"],
                 target=request.target,
                 http_version=scope["http_version"],
                 headers=len(headers),
