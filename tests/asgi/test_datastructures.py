@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import string
 from typing import Any
+from urllib.parse import parse_qsl
 
 import anyio
 import pytest
@@ -27,6 +28,7 @@ from ferry.asgi.datastructures import (
     QueryParams,
     State,
     UploadFile,
+    parse_query_string,
     spooled_file,
 )
 from ferry.asgi.requests import parse_cookies
@@ -458,6 +460,22 @@ def test_query_params_decoding() -> None:
     assert params.multi_items() == [("a", "x y z"), ("b", ""), ("c", ""), ("é", "✓")]
     assert QueryParams(b"a=\xe9").multi_items() == [("a", "é")]  # raw bytes are latin-1
     assert QueryParams("a=1;b=2").multi_items() == [("a", "1;b=2")]
+
+
+def test_query_string_without_escapes_splits_like_parse_qsl() -> None:
+    assert parse_query_string("a=1&&b&c=x=y&=z&") == [
+        ("a", "1"),
+        ("b", ""),
+        ("c", "x=y"),
+        ("", "z"),
+    ]
+    assert parse_query_string("") == []
+    assert parse_query_string("a=x+y&b=%41") == [("a", "x y"), ("b", "A")]  # parse_qsl's work
+
+
+@given(st.text(alphabet="ab=&%+;2Aé ", max_size=16))
+def test_query_string_parses_as_parse_qsl_does(query: str) -> None:
+    assert parse_query_string(query) == parse_qsl(query, keep_blank_values=True)
 
 
 def test_query_params_mapping_views() -> None:

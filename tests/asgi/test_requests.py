@@ -267,6 +267,38 @@ def test_body_is_kept_so_a_second_request_over_the_same_scope_reads_it() -> None
     anyio.run(main)
 
 
+def test_body_in_one_message_is_read_once_and_kept() -> None:
+    async def main() -> None:
+        scope = make_scope(method="POST")
+        request = Request(scope, list_receive([{"type": "http.request", "body": b"ab"}]))
+        assert await request.body() == b"ab"
+        assert await request.body() == b"ab"
+        assert [piece async for piece in request.stream()] == [b"ab", b""]
+        empty = Request(make_scope(), list_receive([{"type": "http.request"}]))
+        assert await empty.body() == b""
+
+    anyio.run(main)
+
+
+def test_body_after_the_stream_was_consumed_raises_runtime_error() -> None:
+    async def main() -> None:
+        request = Request(make_scope(), list_receive(body_messages(b"ab")))
+        assert [piece async for piece in request.stream()] == [b"ab", b""]
+        with pytest.raises(RuntimeError, match="consumed"):
+            await request.body()
+
+    anyio.run(main)
+
+
+def test_body_after_is_disconnected_took_its_message_reads_it() -> None:
+    async def main() -> None:
+        request = Request(make_scope(method="POST"), list_receive(body_messages(b"ab")))
+        assert not await request.is_disconnected()
+        assert await request.body() == b"ab"
+
+    anyio.run(main)
+
+
 def test_stream_yields_the_body_in_the_pieces_it_arrived_in() -> None:
     async def main() -> None:
         request = Request(make_scope(), list_receive(body_messages(b"ab", b"", b"cd")))
@@ -350,6 +382,16 @@ def test_body_raises_client_disconnect_when_the_client_leaves_first() -> None:
         request = Request(make_scope(method="POST"), list_receive(messages))
         with pytest.raises(ClientDisconnect):
             await request.body()
+
+    anyio.run(main)
+
+
+def test_body_raises_client_disconnect_when_the_client_left_before_any_body() -> None:
+    async def main() -> None:
+        request = Request(make_scope(method="POST"), list_receive([{"type": "http.disconnect"}]))
+        with pytest.raises(ClientDisconnect):
+            await request.body()
+        assert await request.is_disconnected()
 
     anyio.run(main)
 

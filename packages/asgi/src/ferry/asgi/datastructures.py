@@ -309,6 +309,25 @@ class MultiDict(ImmutableMultiDict[Any, Any]):
         self._dict.update(value)
 
 
+def parse_query_string(query: str) -> list[tuple[str, str]]:
+    """The query string's `(name, value)` pairs, blank values kept, as `parse_qsl` gives them.
+
+    Example:
+        >>> parse_query_string("a=1&b&c=x=y")
+        [('a', '1'), ('b', ''), ('c', 'x=y')]
+    """
+    if "%" in query or "+" in query:
+        return parse_qsl(query, keep_blank_values=True)
+    # Nothing to unquote, the common case: parse_qsl would split the same way, then call
+    # unquote on each name and value only to get each one back unchanged.
+    pairs: list[tuple[str, str]] = []
+    for field in query.split("&"):
+        if field:  # "a=1&&b=2": parse_qsl skips the empty field too
+            name, _, value = field.partition("=")
+            pairs.append((name, value))
+    return pairs
+
+
 class QueryParams(ImmutableMultiDict[str, str]):
     """The query string's parameters; repeated keys keep every value.
 
@@ -330,7 +349,7 @@ class QueryParams(ImmutableMultiDict[str, str]):
         if isinstance(value, bytes):
             value = value.decode("latin-1")
         if isinstance(value, str):
-            value = parse_qsl(value, keep_blank_values=True)
+            value = parse_query_string(value)
             if not kwargs:
                 # A query string, the common case: parse_qsl's pairs are str already.
                 self._list = value

@@ -230,6 +230,15 @@ class Request(HTTPConnection):
         """The whole body, read once and kept for every later reader of this request."""
         body: bytes | None = self.scope.get(BODY_KEY)
         if body is None:
+            if not self._stream_consumed and not self._pending:
+                # The usual request: the whole body in its first message, taken here without
+                # stream()'s generator. Any other first message goes to stream() as it came.
+                message = await self._receive()
+                if message["type"] == "http.request" and not message.get("more_body", False):
+                    self._stream_consumed = True
+                    body = self.scope[BODY_KEY] = message.get("body", b"")
+                    return body
+                self._pending.append(message)
             chunks = [chunk async for chunk in self.stream()]
             body = self.scope[BODY_KEY] = b"".join(chunks)
         return body
