@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 from tests.apps.conftest import register, run_sql
 
 from ferry.asgi.testing import TestClient
-from users_api.db import PostgresDatabase, SQLiteDatabase, database_from_url
+from users_api.db import PostgresDatabase, SQLiteDatabase, _use_wal, database_from_url
 from users_api.main import create_app
 from users_api.settings import Settings, SettingsError
 
@@ -115,3 +116,32 @@ def test_the_app_module_serves_an_app_made_from_the_environment(
     with TestClient(users_api.main.app) as client:
         assert client.get("/healthz").status_code == 200
     assert (tmp_path / "module.db").exists()
+
+
+class LockedAtFirst:
+    """A connection whose first `failures` statements find the database locked."""
+
+    def __init__(self, failures: int, message: str = "database is locked") -> None:
+        self.failures = failures
+        self.message = message
+        self.statements: list[str] = []
+
+    def execute(self, statement: str) -> None:
+        self.statements.append(statement)
+        if len(self.statements) <= self.failures:
+            raise sqlite3.OperationalError(self.message)
+
+
+def test_switching_to_wal_waits_for_a_locked_file() -> None:
+    connection = LockedAtFirst(failures=2)
+    _use_wal(connection, timeout_s=5.0)  # type: ignore[arg-type]
+    assert connection.statements == ["PRAGMA journal_mode = WAL"] * 3
+
+
+def test_switching_to_wal_gives_up_after_the_timeout_or_on_another_error() -> None:
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        _use_wal(LockedAtFirst(failures=1000), timeout_s=0.05)  # type: ignore[arg-type]
+    other = LockedAtFirst(failures=1, message="disk I/O error")
+    with pytest.raises(sqlite3.OperationalError, match="disk"):
+        _use_wal(other, timeout_s=5.0)  # type: ignore[arg-type]
+    assert len(other.statements) == 1

@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import time
 import urllib.parse
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, Protocol, TypeVar
@@ -33,6 +34,9 @@ import psycopg
 import psycopg.pq
 
 from ferry.asgi.concurrency import run_in_threadpool
+
+# How long to wait between attempts to switch a database file to WAL.
+WAL_RETRY_S = 0.01
 
 T = TypeVar("T")
 Params = Sequence[object]
@@ -227,10 +231,25 @@ class SQLiteDatabase:
 
         def migrate(connection: sqlite3.Connection) -> None:
             # WAL lets readers go on while one writer writes; the mode sticks to the file.
-            connection.execute("PRAGMA journal_mode = WAL")
+            _use_wal(connection, self.busy_timeout_s)
             _in_sqlite_transaction(connection, _apply_sqlite_migrations)
 
         self._run(migrate, create=True)
+
+
+def _use_wal(connection: sqlite3.Connection, timeout_s: float) -> None:
+    # Switching a file to WAL needs it to itself, and SQLite answers "database is locked"
+    # at once rather than waiting out the busy timeout: instances that start together
+    # (several workers on one file) try again until the timeout.
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            connection.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(WAL_RETRY_S)
 
 
 def _in_sqlite_transaction(
