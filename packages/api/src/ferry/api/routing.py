@@ -463,14 +463,16 @@ def solve_context(
     """What solving this request needs from its app: overrides, app-scoped values, state."""
     app: App | None = scope.get("app")
     state = scope.get("state", {}).get("ferry.api.state") if state_types else None
+    # Positional, in the order of SolveContext's fields: matching nine keywords against its
+    # fifteen parameters took a third of a µs on every request.
     return SolveContext(
-        request=connection,  # type: ignore[arg-type]  # a WebSocket serves as well
-        request_stack=request_stack,
-        function_stack=function_stack,
-        app_dependencies=app.app_dependencies if app is not None else AppDependencies(),
-        overrides=app.dependency_overrides if app is not None else {},
-        override_plans=app.override_plans if app is not None else {},
-        path_param_names=path_param_names,
-        state=state,
-        trace=scope.get("ferry.trace"),
+        connection,  # type: ignore[arg-type]  # request: a WebSocket serves as well
+        request_stack,
+        function_stack,
+        app.app_dependencies if app is not None else AppDependencies(),  # app_dependencies
+        app.dependency_overrides if app is not None else {},  # overrides
+        app.override_plans if app is not None else {},  # override_plans
+        path_param_names,
+        state,
+        scope.get("ferry.trace"),  # trace
     )

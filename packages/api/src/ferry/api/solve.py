@@ -58,11 +58,11 @@ class SolveContext:
     override_plans: dict[Callable[..., Any], DependencyPlan]
     path_param_names: set[str]
     state: Any = None
+    trace: Any = None  # the request's tracer under `ferry serve --trace`, else None
     errors: list[dict[str, Any]] = field(default_factory=list)
     cache: dict[Any, Any] = field(default_factory=dict)
     background_tasks: BackgroundTasks | None = None
     response: Response | None = None
-    trace: Any = None  # the request's tracer under `ferry serve --trace`, else None
 
     def temporal_response(self) -> Response:
         """The `Response` an endpoint may take to set headers, cookies or a status."""
