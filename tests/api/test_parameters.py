@@ -7,7 +7,19 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
-from ferry.api import App, Body, Cookie, File, Form, Header, Path, Query, Request, UploadFile
+from ferry.api import (
+    APIRoute,
+    App,
+    Body,
+    Cookie,
+    File,
+    Form,
+    Header,
+    Path,
+    Query,
+    Request,
+    UploadFile,
+)
 from ferry.asgi.testing import TestClient
 
 
@@ -394,3 +406,48 @@ def test_a_model_groups_form_fields() -> None:
     response = client.post("/signup", data={"username": "a"})
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["body", "username"]
+
+
+def test_parameters_of_several_sources_are_validated_together_errors_per_source() -> None:
+    app = App()
+
+    @app.get("/items/{item_id}")
+    async def read(
+        item_id: int, q: int, x_token: Annotated[str, Header()], flag: bool = False
+    ) -> dict[str, Any]:
+        return {"item_id": item_id, "q": q, "x_token": x_token, "flag": flag}
+
+    [route] = [r for r in app.routes if isinstance(r, APIRoute)]
+    assert route.plan.combined is not None
+    client = client_for(app)
+    ok = client.get("/items/3?q=4&flag=yes", headers={"x-token": "t"})
+    assert ok.json() == {"item_id": 3, "q": 4, "x_token": "t", "flag": True}
+    # Each error's input is what its own source held, not the parameters of every source.
+    response = client.get("/items/3?flag=maybe", headers={"x-token": "t"})
+    assert response.status_code == 422
+    assert response.json()["detail"] == [
+        {
+            "type": "missing",
+            "loc": ["query", "q"],
+            "msg": "Field required",
+            "input": {"flag": "maybe"},
+        },
+        {
+            "type": "bool_parsing",
+            "loc": ["query", "flag"],
+            "msg": "Input should be a valid boolean, unable to interpret input",
+            "input": "maybe",
+        },
+    ]
+
+
+def test_a_query_parameter_named_as_a_path_parameter_is_validated_per_source() -> None:
+    app = App()
+
+    @app.get("/items/{item_id}")
+    async def read(item_id: int, other: Annotated[str, Query(alias="item_id")]) -> dict[str, Any]:
+        return {"item_id": item_id, "other": other}
+
+    [route] = [r for r in app.routes if isinstance(r, APIRoute)]
+    assert route.plan.combined is None
+    assert client_for(app).get("/items/3?item_id=x").json() == {"item_id": 3, "other": "x"}

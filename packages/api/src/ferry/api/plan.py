@@ -95,6 +95,11 @@ class DependencyPlan:
     call: Callable[..., Any]
     params: list[ParamPlan] = field(default_factory=list)
     validators: dict[Source, tuple[type[BaseModel], list[ParamPlan]]] = field(default_factory=dict)
+    # One model for the parameters of every source at once, when they come from two or more
+    # sources and no two share a wire name: one validator call per request instead of one per
+    # source. A request it rejects is validated again per source, so each error's `loc` and
+    # `input` are those of its own source.
+    combined: type[BaseModel] | None = None
     body: BodyPlan | None = None
     groups: list[GroupPlan] = field(default_factory=list)
     dependencies: list[tuple[str, DependencyPlan]] = field(default_factory=list)
@@ -268,6 +273,9 @@ def build_plan(
         members = [p for p in plan.params if p.source is source]
         if members:
             plan.validators[source] = (_source_model(call, source, members), members)
+    keys = [p.key for p in plan.params]
+    if len(plan.validators) > 1 and len(set(keys)) == len(keys):
+        plan.combined = _source_model(call, None, plan.params)
     if body_params:
         plan.body = _body_plan(call, body_params)
     return plan
@@ -350,10 +358,12 @@ _LAX = ConfigDict(extra="ignore", arbitrary_types_allowed=True)
 
 
 def _source_model(
-    call: Callable[..., Any], source: Source, members: list[ParamPlan]
+    call: Callable[..., Any], source: Source | None, members: list[ParamPlan]
 ) -> type[BaseModel]:
+    # `source` None: the combined model, for the parameters of every source.
     fields = {member.name: _model_field(member) for member in members}
-    model_name = f"{getattr(call, '__name__', 'dependency')}_{source.value}"
+    suffix = "parameters" if source is None else source.value
+    model_name = f"{getattr(call, '__name__', 'dependency')}_{suffix}"
     model: type[BaseModel] = create_model(model_name, __config__=_LAX, **fields)  # type: ignore[call-overload]
     return model
 

@@ -206,7 +206,21 @@ def solve_in_thread(plan: DependencyPlan, context: SolveContext) -> dict[str, An
 
 
 def _solve_parameters(plan: DependencyPlan, context: SolveContext, values: dict[str, Any]) -> None:
-    # Path, query, header and cookie parameters, one validation per source and per group.
+    # Path, query, header and cookie parameters: one validation for all of them when the plan
+    # has a combined model and the request passes it; else one per source. Then per group.
+    if plan.combined is not None:
+        raw: dict[str, Any] = {}
+        for source, (_, members) in plan.validators.items():
+            raw.update(_read_source(context.request, source, members))
+        try:
+            validated = plan.combined.__pydantic_validator__.validate_python(raw)
+        except ValidationError:
+            pass  # validated again below, per source, for errors that name their source
+        else:
+            for member in plan.params:
+                values[member.name] = getattr(validated, member.name)
+            _solve_groups(plan, context, values)
+            return
     for source, (model, members) in plan.validators.items():
         raw = _read_source(context.request, source, members)
         try:
@@ -217,6 +231,10 @@ def _solve_parameters(plan: DependencyPlan, context: SolveContext, values: dict[
             continue
         for member in members:
             values[member.name] = getattr(validated, member.name)
+    _solve_groups(plan, context, values)
+
+
+def _solve_groups(plan: DependencyPlan, context: SolveContext, values: dict[str, Any]) -> None:
     for group in plan.groups:
         raw = _read_source(context.request, group.source, group.members)
         try:
