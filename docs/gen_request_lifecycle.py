@@ -34,6 +34,7 @@ from urllib.parse import urlsplit
 
 from ferry.server.testing import run_in_thread
 from ferry.server.trace import RequestTrace, Waypoint
+from ferry.server.trace_command import request_bytes
 from users_api.auth import PasswordHasher
 from users_api.main import create_app
 from users_api.settings import Settings
@@ -87,7 +88,9 @@ def _trace_once() -> dict[str, RequestTrace]:
             address = urlsplit(url)
             for method, path, body in REQUESTS:
                 with socket.create_connection((address.hostname, address.port), 5) as sock:
-                    sock.sendall(_request_bytes(method, path, body))
+                    headers = [("Content-Type", "application/json")] if body else []
+                    data = body.encode("utf-8") if body is not None else None
+                    sock.sendall(request_bytes(method, path, HOST, headers, data))
                     answer = http.client.HTTPResponse(sock)
                     answer.begin()
                     answer.read()
@@ -95,14 +98,6 @@ def _trace_once() -> dict[str, RequestTrace]:
                     raise RuntimeError(f"{method} {path} answered {answer.status}")
             found = [traces.get(timeout=5) for _ in REQUESTS]
     return {trace.request_line: trace for trace in found}
-
-
-def _request_bytes(method: str, path: str, body: str | None) -> bytes:
-    head = f"{method} {path} HTTP/1.1\r\nHost: {HOST}\r\n"
-    data = (body or "").encode("utf-8")
-    if body is not None:
-        head += f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n"
-    return head.encode("ascii") + b"\r\n" + data
 
 
 def _facts(waypoint: Waypoint) -> str:

@@ -6,6 +6,7 @@ import json
 import os
 import queue
 import socket
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -14,8 +15,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ferry.server.testing import run_in_thread
-from ferry.server.trace import WAYPOINTS, ConnectionTrace, RequestTrace, plain
-from ferry.server.trace_command import TracedResponse, parse_header
+from ferry.server.trace import WAYPOINTS, ConnectionTrace, RequestTrace, plain, project_root
+from ferry.server.trace_command import TracedResponse, parse_header, request_bytes
 from ferry.server.trace_report import format_markdown, format_mermaid, format_text
 from ferry.server.types import ASGIReceiveCallable, ASGISendCallable, Scope
 
@@ -192,9 +193,32 @@ def test_header_arguments_need_a_name_and_a_colon() -> None:
     for bad in ("no colon", ": value"):
         with pytest.raises(ValueError, match="Name: value"):
             parse_header(bad)
+    with pytest.raises(ValueError, match="ISO-8859-1"):
+        parse_header("X-Name: 名前")
+
+
+def test_a_request_is_written_whole_with_host_and_length_added() -> None:
+    assert request_bytes("POST", "/x?y=1", "h:1", [("A", "b")], b"hi") == (
+        b"POST /x?y=1 HTTP/1.1\r\nHost: h:1\r\nA: b\r\nContent-Length: 2\r\n\r\nhi"
+    )
+    assert request_bytes("GET", "/", "h:1", [("host", "other")], None) == (
+        b"GET / HTTP/1.1\r\nhost: other\r\n\r\n"
+    )
 
 
 def test_a_response_body_that_is_not_utf8_is_shown_as_bytes() -> None:
     response = TracedResponse(200, "OK", [("x", "1")], b"\xff\xfe")
     assert response.as_text() == "HTTP/1.1 200 OK\nx: 1\n\nb'\\xff\\xfe'\n"
     assert response.as_dict()["body"] == "\ufffd\ufffd"
+
+
+def test_the_project_root_is_found_from_a_folder_inside_it(tmp_path: Path) -> None:
+    (tmp_path / "repo" / ".git").mkdir(parents=True)
+    (tmp_path / "repo" / "apps" / "users" / "src").mkdir(parents=True)
+    (tmp_path / "repo" / "apps" / "users" / "pyproject.toml").write_text("")
+    assert project_root(str(tmp_path / "repo" / "apps" / "users" / "src")) == str(tmp_path / "repo")
+    (tmp_path / "lib" / "sub").mkdir(parents=True)
+    (tmp_path / "lib" / "pyproject.toml").write_text("")
+    assert project_root(str(tmp_path / "lib" / "sub")) == str(tmp_path / "lib")
+    (tmp_path / "loose").mkdir()
+    assert project_root(str(tmp_path / "loose")) == str(tmp_path / "loose")

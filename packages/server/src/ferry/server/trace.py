@@ -135,7 +135,7 @@ class ConnectionTrace:
 
     def __init__(self, sink: TraceSink, root: str | None = None) -> None:
         self.sink = sink
-        self.root = root if root is not None else os.getcwd()
+        self.root = root if root is not None else project_root(os.getcwd())
         self.start_ns = time.perf_counter_ns()
         self.current = RequestTrace(self)
 
@@ -198,7 +198,7 @@ class ConnectionTrace:
         return f"{module}:{code.co_qualname}", location
 
     def relative_path(self, filename: str) -> str:
-        """A source path relative to the project (the current directory) or site-packages."""
+        """A source path relative to the project root or to site-packages."""
         path = os.path.abspath(filename)
         root = self.root.rstrip(os.sep) + os.sep
         if path.startswith(root):
@@ -207,6 +207,22 @@ class ConnectionTrace:
         if marker in path:
             return path.split(marker, 1)[1]
         return path
+
+
+def project_root(start: str) -> str:
+    """The project `start` is in: the nearest folder up with `.git`, else with a
+    `pyproject.toml`, else `start` itself. Source paths are shown relative to it."""
+    found = None
+    folder = os.path.abspath(start)
+    while True:
+        if os.path.exists(os.path.join(folder, ".git")):
+            return folder
+        if found is None and os.path.isfile(os.path.join(folder, "pyproject.toml")):
+            found = folder
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            return found or os.path.abspath(start)
+        folder = parent
 
 
 def _def_line(filename: str, first_line: int) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import http.client
 import json
 import queue
+import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO
@@ -57,11 +58,16 @@ def parse_header(text: str) -> tuple[str, str]:
     """`"Name: value"` -> `("Name", "value")`.
 
     Raises:
-        ValueError: there is no colon, or no name before it.
+        ValueError: there is no colon, no name before it, or a character HTTP/1.1 headers
+            cannot carry.
     """
     name, colon, value = text.partition(":")
     if not colon or not name.strip():
         raise ValueError(f"not a 'Name: value' header: {text!r}")
+    try:
+        text.encode("latin-1")
+    except UnicodeEncodeError:
+        raise ValueError(f"a header must be ISO-8859-1 text: {text!r}") from None
     return name.strip(), value.strip()
 
 
@@ -72,6 +78,32 @@ def _content_type_for(body: str) -> str:
     except ValueError:
         return "application/x-www-form-urlencoded"
     return "application/json"
+
+
+def request_bytes(
+    method: str,
+    target: str,
+    host: str,
+    headers: Sequence[tuple[str, str]],
+    body: bytes | None,
+) -> bytes:
+    """One HTTP/1.1 request as bytes, head and body, so that it goes out in one write.
+
+    One write usually arrives in one read, so a trace shows one `receive_bytes` for a
+    small request, as a browser's or curl's would. `Host` and `Content-Length` are added
+    unless given.
+
+    Raises:
+        ValueError: a header does not fit in ISO-8859-1 (a `UnicodeEncodeError`).
+    """
+    names = {name.lower() for name, _ in headers}
+    lines = [f"{method} {target} HTTP/1.1"]
+    if "host" not in names:
+        lines.append(f"Host: {host}")
+    lines.extend(f"{name}: {value}" for name, value in headers)
+    if body is not None and "content-length" not in names:
+        lines.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (body or b"")
 
 
 def trace_request(
@@ -92,21 +124,21 @@ def trace_request(
     traces: queue.Queue[RequestTrace] = queue.Queue()
     options.setdefault("access_log", False)
     options.setdefault("log_level", "warning")
-    send_headers = dict(headers)
+    send_headers = list(headers)
     data = body.encode("utf-8") if body is not None else None
-    if data is not None and not any(name.lower() == "content-type" for name in send_headers):
-        send_headers["Content-Type"] = _content_type_for(body or "")
+    if data is not None and not any(name.lower() == "content-type" for name, _ in send_headers):
+        send_headers.append(("Content-Type", _content_type_for(body or "")))
     with run_in_thread(app, trace_sink=traces.put, **options) as base_url:
         address = urlsplit(base_url)
-        client = http.client.HTTPConnection(address.hostname or "127.0.0.1", address.port)
-        try:
-            client.request(method, path, body=data, headers=send_headers)
-            answer = client.getresponse()
+        host, port = address.hostname or "127.0.0.1", address.port or 80
+        request = request_bytes(method, path, f"{host}:{port}", send_headers, data)
+        with socket.create_connection((host, port), timeout=TRACE_WAIT_S) as sock:
+            sock.sendall(request)
+            answer = http.client.HTTPResponse(sock, method=method)
+            answer.begin()
             response = TracedResponse(
                 answer.status, answer.reason, answer.getheaders(), answer.read()
             )
-        finally:
-            client.close()
         try:
             found = [traces.get(timeout=TRACE_WAIT_S)]
         except queue.Empty:
