@@ -661,7 +661,7 @@ def test_expect_100_continue_is_reported_until_100_continue_is_sent() -> None:
     head = b"POST / HTTP/1.1\r\nhost: t\r\ncontent-length: 2\r\nexpect: 100-continue\r\n\r\n"
     assert kinds(conn.receive_bytes(head)) == [RequestReceived]
     assert conn.awaits_100_continue
-    assert conn.send_100_continue() == b"HTTP/1.1 100 \r\n\r\n"
+    assert conn.send_100_continue() == b"HTTP/1.1 100 Continue\r\n\r\n"
     assert not conn.awaits_100_continue
     assert kinds(conn.receive_bytes(b"ok")) == [BodyReceived, RequestComplete]
 

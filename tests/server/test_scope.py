@@ -1,4 +1,4 @@
-"""build_http_scope(): from an h11 `Request` and the connection's addresses to the ASGI scope."""
+"""build_http_scope(): from a request h11 read and the connection's addresses to the scope."""
 
 from __future__ import annotations
 
@@ -40,7 +40,10 @@ def scope_for(
         http_version=http_version,
     )
     return build_http_scope(
-        request,
+        request.method,
+        request.target,
+        request.http_version,
+        list(request.headers),
         client=client,
         server=server,
         scheme=scheme,

@@ -1,16 +1,14 @@
-"""build_http_scope(): an h11 `Request` plus the connection's addresses -> the ASGI scope.
+"""build_http_scope(): a request line, headers and the connection's addresses -> the scope.
 
-h11 has already validated the request line and the headers and lowercased the header
-names, so nothing here parses or checks them again (ASGI HTTP spec, "HTTP Connection
-Scope").
+The reader (Ferry's own for plain heads, h11 for the rest) has already validated the
+request line and the headers and lowercased the header names, so nothing here parses or
+checks them again (ASGI HTTP spec, "HTTP Connection Scope").
 """
 
 from __future__ import annotations
 
 from typing import Any
 from urllib.parse import unquote_to_bytes
-
-import h11
 
 from ferry.server.config import Config
 from ferry.server.proxy_headers import resolve_proxy
@@ -23,7 +21,10 @@ _HTTP_VERSIONS = {b"1.1": "1.1", b"1.0": "1.0"}
 
 
 def build_http_scope(
-    request: h11.Request,
+    method: bytes,
+    target: bytes,
+    http_version: bytes,
+    headers: list[tuple[bytes, bytes]],
     *,
     client: tuple[str, int] | None,
     server: tuple[str, int | None] | None,
@@ -32,7 +33,6 @@ def build_http_scope(
     state: dict[str, Any] | None,
     trusted_proxy: bool,
     config: Config,
-    headers: list[tuple[bytes, bytes]] | None = None,
 ) -> HTTPScope:
     """Build the `http` scope for one request.
 
@@ -41,22 +41,20 @@ def build_http_scope(
     headers may change `client` and `scheme`. `state` is copied so that one request's
     changes never reach another's.
     """
-    raw_path, _, query_string = request.target.partition(b"?")
+    raw_path, _, query_string = target.partition(b"?")
     if not raw_path.startswith(b"/"):
         raw_path = _origin_form(raw_path)
     if b"%" in raw_path:
         path = unquote_to_bytes(raw_path).decode("utf-8", "replace")
     else:
         path = raw_path.decode("utf-8", "replace")
-    if headers is None:
-        headers = list(request.headers)
     if trusted_proxy:
         client, scheme = resolve_proxy(headers, client, scheme, config)
     scope: HTTPScope = {
         "type": "http",
         "asgi": ASGI_VERSIONS,
-        "http_version": _HTTP_VERSIONS.get(request.http_version, "1.1"),
-        "method": request.method.decode("ascii"),
+        "http_version": _HTTP_VERSIONS.get(http_version, "1.1"),
+        "method": method.decode("ascii"),
         "scheme": scheme,
         "path": root_path + path,
         "raw_path": root_path.encode("utf-8") + raw_path if root_path else raw_path,

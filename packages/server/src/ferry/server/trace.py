@@ -44,8 +44,14 @@ class WaypointInfo(NamedTuple):
 # The path of one request. The layer is the one that reports the waypoint.
 WAYPOINTS: dict[str, WaypointInfo] = {
     "accept": WaypointInfo(1, "server", "the listening socket accepts a connection"),
-    "receive_bytes": WaypointInfo(2, "server", "bytes read from the socket are fed to h11"),
-    "parse": WaypointInfo(3, "server", "h11 yields a Request; the ASGI http scope is built"),
+    "receive_bytes": WaypointInfo(
+        2, "server", "bytes read from the socket are fed to the sans-IO connection"
+    ),
+    "parse": WaypointInfo(
+        3,
+        "server",
+        "a request head is read (plain ones by Ferry, others by h11); the scope is built",
+    ),
     "dispatch": WaypointInfo(4, "server", "the app is called as app(scope, receive, send)"),
     "middleware": WaypointInfo(5, "toolkit", "a middleware is entered or left"),
     "route": WaypointInfo(6, "toolkit", "the router matches path and method"),
