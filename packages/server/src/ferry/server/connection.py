@@ -92,6 +92,11 @@ _CLIENT_CLOSED = ClientClosed()
 # The reason phrase of each status (RFC 9110 §15), written after the status code.
 _REASONS = {status.value: status.phrase.encode("ascii") for status in HTTPStatus}
 
+# The status line of each status that has a reason phrase.
+_STATUS_LINES = {
+    status: b"HTTP/1.1 %d %b\r\n" % (status, reason) for status, reason in _REASONS.items()
+}
+
 # RFC 9110 §6.4.1: these responses never have content, whatever their headers say.
 _NO_CONTENT_STATUSES = frozenset({204, 304})
 
@@ -160,7 +165,7 @@ def _is_websocket_request(headers: list[tuple[bytes, bytes]]) -> bool:
 
 def render_headers(headers: list[tuple[bytes, bytes]]) -> bytes:
     """Header lines as HTTP/1.1 writes them: `name: value` and CRLF each."""
-    return b"".join(name + b": " + value + b"\r\n" for name, value in headers)
+    return b"".join([name + b": " + value + b"\r\n" for name, value in headers])
 
 
 # RFC 9110 §5.6.2 token and §5.5 field-value (no CR, LF, NUL, nor whitespace at either
@@ -732,7 +737,7 @@ class HTTPConnection:
             keep_alive, headers = _connection_set_by_app(headers, keep_alive)
         framing = _LENGTH
         if names & _FRAMING_HEADERS:
-            framing, headers = self._framing_set_by_app(headers)
+            framing, headers = self._framing_set_by_app(headers, names)
         elif (
             content_length is not None
             and not no_content
@@ -749,12 +754,8 @@ class HTTPConnection:
         self.response_started = True
         defaults = self.default_headers
         raw = defaults.raw_without(names) if defaults.names & names else defaults.raw
-        return (
-            b"HTTP/1.1 %d %b\r\n" % (status, _REASONS.get(status, b""))
-            + render_headers(headers)
-            + raw
-            + b"\r\n"
-        )
+        status_line = _STATUS_LINES.get(status) or b"HTTP/1.1 %d \r\n" % status
+        return status_line + render_headers(headers) + raw + b"\r\n"
 
     def _unknown_length(self, headers: list[tuple[bytes, bytes]]) -> int:
         """Chunked for an HTTP/1.1 client; for HTTP/1.0 the end of the body is the close."""
@@ -764,13 +765,19 @@ class HTTPConnection:
         return _LENGTH if self._method == b"HEAD" else _CLOSE
 
     def _framing_set_by_app(
-        self, headers: list[tuple[bytes, bytes]]
+        self, headers: list[tuple[bytes, bytes]], names: set[bytes]
     ) -> tuple[int, list[tuple[bytes, bytes]]]:
         """The framing of a response whose app set Content-Length or Transfer-Encoding.
 
         RFC 9112 §6.1-6.3: Transfer-Encoding wins over Content-Length, and the only coding
         written is chunked; several Content-Lengths must agree.
         """
+        if b"transfer-encoding" not in names:
+            # The usual case (a framework that knows its body): one plain Content-Length.
+            lengths = [value for name, value in headers if name.lower() == b"content-length"]
+            if len(lengths) == 1 and lengths[0].isdigit():
+                self._length_left = int(lengths[0])
+                return _LENGTH, headers
         lengths: list[bytes] = []
         encodings: list[bytes] = []
         kept: list[tuple[bytes, bytes]] = []
