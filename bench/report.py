@@ -325,7 +325,9 @@ def server_section(results: dict[str, Any], charts: dict[str, str]) -> list[str]
         "",
         "`bench/apps/raw_asgi.py` answers every request with `Hello, world!`; the bare "
         "protocol (`bench/apps/bare_protocol.py`) answers canned bytes with no parsing at all "
-        "and is the ceiling for a Python server here.",
+        "and is the ceiling for a Python server here. wrk's requests are plain HTTP/1.1 "
+        "heads, so `ferry serve` reads them with its own reader (`request_head.py`), not h11; "
+        "h11 reads only the requests that reader declines (see docs/server-behavior.md).",
         "",
     ]
     ceiling = find_case(cases, "bare")

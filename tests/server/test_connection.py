@@ -15,6 +15,7 @@ import h11
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from tests.server.sansio import read_response
 
 from ferry.server.config import Config
 from ferry.server.connection import (
@@ -57,28 +58,6 @@ def respond(conn: HTTPConnection, data: bytes = b"hi", status: int = 200) -> byt
 
 def kinds(happened: list[Happened]) -> list[type]:
     return [type(event) for event in happened]
-
-
-def read_response(data: bytes, method: bytes = b"GET") -> tuple[h11.Response, bytes]:
-    """Parse the bytes of one response with an h11 client that sent `method`."""
-    client = h11.Connection(h11.CLIENT)
-    client.send(h11.Request(method=method, target="/", headers=[("host", "t")]))
-    client.send(h11.EndOfMessage())
-    client.receive_data(data)
-    response: h11.Response | None = None
-    content = b""
-    while True:
-        event = client.next_event()
-        if isinstance(event, h11.Response):
-            response = event
-        elif isinstance(event, h11.Data):
-            content += event.data
-        elif isinstance(event, h11.EndOfMessage):
-            break
-        else:
-            raise AssertionError(f"incomplete response: {event!r}")
-    assert response is not None
-    return response, content
 
 
 def header(response: h11.Response, name: bytes) -> bytes | None:

@@ -316,6 +316,8 @@ class HTTPConnection:
         """Feed bytes read from the socket; report what they completed."""
         h11_conn = self._h11
         if h11_conn is not None:
+            if self._request_complete and not self._keep_alive:
+                return []  # bytes after a request that closes the connection are dropped
             if h11_conn.their_state is h11.IDLE and self._obs_fold_in(data):
                 return [self._reject(400, "obs-fold")]
             h11_conn.receive_data(data)
@@ -452,6 +454,8 @@ class HTTPConnection:
                 self._end_of_request(happened)
                 if self._h11 is None:  # a new cycle began, read by Ferry again
                     return happened + self.next_events()
+                if not self._keep_alive:
+                    return happened  # RFC 9112 §9.6: nothing after a closing request is read
             elif event_type is h11.ConnectionClosed:
                 happened.append(_CLIENT_CLOSED)
                 return happened
@@ -737,7 +741,10 @@ class HTTPConnection:
             keep_alive, headers = _connection_set_by_app(headers, keep_alive)
         framing = _LENGTH
         if names & _FRAMING_HEADERS:
-            framing, headers = self._framing_set_by_app(headers, names)
+            if status == 204:  # RFC 9110 §8.6, RFC 9112 §6.1: never on a 204
+                headers = [(n, v) for n, v in headers if n.lower() not in _FRAMING_HEADERS]
+            else:
+                framing, headers = self._framing_set_by_app(headers, names)
         elif (
             content_length is not None
             and not no_content
@@ -774,9 +781,9 @@ class HTTPConnection:
         """
         if b"transfer-encoding" not in names:
             # The usual case (a framework that knows its body): one plain Content-Length.
-            lengths = [value for name, value in headers if name.lower() == b"content-length"]
-            if len(lengths) == 1 and lengths[0].isdigit():
-                self._length_left = int(lengths[0])
+            given = [value for name, value in headers if name.lower() == b"content-length"]
+            if len(given) == 1 and given[0].isdigit():
+                self._length_left = int(given[0])
                 return _LENGTH, headers
         lengths: list[bytes] = []
         encodings: list[bytes] = []

@@ -126,11 +126,13 @@ class HTTPProtocol(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:  # waypoint: receive_bytes
         """Feed bytes from the socket to the connection and act on what they complete."""
-        if self.deadline_kind == _KEEP_ALIVE_DEADLINE:
-            self._set_deadline(_HEADER_DEADLINE)
         if self.trace is not None:
             self.trace.waypoint("receive_bytes", bytes=len(data))
         self._process(self.conn.receive_bytes(data))
+        if self.deadline_kind == _KEEP_ALIVE_DEADLINE and not self.conn.is_idle:
+            # Part of the next request head came (a whole one would have started a
+            # cycle): the rest of it is now due within the header timeout.
+            self._set_deadline(_HEADER_DEADLINE)
 
     def eof_received(self) -> bool | None:
         """The client closed its sending side: close the connection."""
