@@ -1,4 +1,4 @@
-"""ferry.server: an ASGI server for HTTP/1.1 on h11.
+"""ferry.server: an ASGI server for HTTP/1.1 (plain heads read by Ferry, others by h11).
 
 Run any ASGI 3 application from the command line with `ferry serve MODULE:ATTR`, or embed it:
 

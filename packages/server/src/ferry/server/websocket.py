@@ -6,7 +6,7 @@ this. The split is the one of the HTTP side:
 
     WebSocketConnection   bytes in -> ASGI `websocket.*` events; ASGI messages -> bytes.
                           No socket, loop or clock. The handshake's answer (101, a denial
-                          response, 403, 500) goes through the HTTP connection's h11.
+                          response, 403, 500) is written by the HTTP connection.
     WebSocketProtocol     the asyncio Protocol: the app's task, its receive() and send(),
                           the bounded incoming queue, keep-alive pings, close deadlines,
                           graceful shutdown (close 1012).
