@@ -396,7 +396,9 @@ def inprocess_section(results: dict[str, Any], charts: dict[str, str]) -> list[s
         "The toolkit apps (`ferry_asgi_app.py`, `starlette_app.py`) do the same work by hand: "
         "the dependency chain is two plain calls, the body is validated with the same "
         "pydantic model. Sync endpoints and dependencies run in a worker thread on every "
-        "stack, which is most of `/deps/sync`'s cost.",
+        "stack, which is most of `/deps/sync`'s cost: one thread hop per request on Ferry "
+        "(the whole sync chain goes in one call, on Ferry's own worker threads), one on the "
+        "Starlette app (anyio's threads) and three on FastAPI (anyio's threads).",
         "",
     ]
     if "inprocess" in charts:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from docs.examples import toolkit_app, typed_app
+from docs.examples import thread_pool, toolkit_app, typed_app
 from ferry.asgi.testing import TestClient
 
 
@@ -25,3 +25,14 @@ def test_typed_example_validates_filters_and_documents() -> None:
     assert client.post("/notes", json={"text": ""}).status_code == 422
     assert "/notes/{note_id}" in client.get("/openapi.json").json()["paths"]
     typed_app.app.dependency_overrides.clear()
+
+
+def test_thread_pool_example_raises_the_limit_and_calls_back_into_the_loop() -> None:
+    with TestClient(thread_pool.app) as client:
+        assert client.get("/thread-limit").json() == {"total_tokens": 100}
+        assert client.get("/convert?amount=10").json() == {"amount": 10.8}
+        assert client.get("/convert?amount=10&currency=EUR").json() == {"amount": 10.0}
+        missing = client.get("/convert?amount=10&currency=XYZ")
+        assert missing.status_code == 404
+        assert missing.json() == {"detail": "no rate for XYZ"}
+        assert client.get("/convert?amount=ten").status_code == 422
