@@ -14,7 +14,12 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from ferry.asgi.app import App
-from ferry.asgi.converters import CONVERTOR_TYPES, Convertor, register_url_convertor
+from ferry.asgi.converters import (
+    CONVERTOR_TYPES,
+    Convertor,
+    StringConvertor,
+    register_url_convertor,
+)
 from ferry.asgi.exceptions import NoMatchFound
 from ferry.asgi.requests import Request
 from ferry.asgi.responses import JSONResponse, PlainTextResponse, Response
@@ -133,6 +138,29 @@ def test_registered_convertor_matches_and_builds_paths() -> None:
     assert client.get("/colors/ff00").json() == {"rgb": ["int", str(0xFF00)]}
     assert client.get("/colors/xyz").status_code == 404
     assert app.url_path_for("color", rgb=255) == "/colors/ff"
+
+
+class LowerConvertor(StringConvertor):
+    """A str convertor that changes the text: it must still be applied."""
+
+    def convert(self, value: str) -> str:
+        return value.lower()
+
+
+@pytest.fixture
+def lower_convertor() -> Iterator[None]:
+    register_url_convertor("lower", LowerConvertor())
+    yield
+    del CONVERTOR_TYPES["lower"]
+
+
+@pytest.mark.usefixtures("lower_convertor")
+def test_a_str_convertor_that_overrides_convert_is_applied() -> None:
+    client = client_for(Route("/tags/{tag:lower}/{raw}", echo_params))
+    assert client.get("/tags/PyThon/KeepCase").json() == {
+        "tag": ["str", "python"],
+        "raw": ["str", "KeepCase"],
+    }
 
 
 def test_path_with_a_trailing_newline_does_not_match_the_route_without_it() -> None:

@@ -31,7 +31,7 @@ from collections.abc import (
 from typing import Any
 
 from ferry.asgi.concurrency import run_in_threadpool
-from ferry.asgi.converters import CONVERTOR_TYPES, Convertor
+from ferry.asgi.converters import CONVERTOR_TYPES, Convertor, StringConvertor
 from ferry.asgi.datastructures import URL, Headers
 from ferry.asgi.exceptions import HTTPException, NoMatchFound
 from ferry.asgi.requests import Request
@@ -272,6 +272,17 @@ class PathRoute(BaseRoute):
     path_regex: re.Pattern[str]
     path_format: str
     param_convertors: dict[str, Convertor[Any]]
+    conversions: list[tuple[str, Callable[[str], Any]]]
+
+    def compile(self, path: str) -> None:
+        """Compile `path` into the regex, format and converters that match and build it."""
+        self.path_regex, self.path_format, self.param_convertors = compile_path(path)
+        # The parameters whose text needs converting (a plain str parameter is kept as is).
+        self.conversions = [
+            (name, convertor.convert)
+            for name, convertor in self.param_convertors.items()
+            if type(convertor).convert is not StringConvertor.convert
+        ]
 
     def static_segments(self) -> list[str]:
         return static_segments(self.path)
@@ -280,12 +291,15 @@ class PathRoute(BaseRoute):
         """What this route adds to the scope when the path matches, else None."""
         if scope["type"] != self.scope_type:
             return None
-        match = self.path_regex.match(route_path(scope))
+        # route_path() only when there is a root_path to take off: most apps have none.
+        match = self.path_regex.match(
+            route_path(scope) if scope.get("root_path") else scope["path"]
+        )
         if match is None:
             return None
         params = match.groupdict()
-        for key, value in params.items():
-            params[key] = self.param_convertors[key].convert(value)
+        for key, convert in self.conversions:
+            params[key] = convert(params[key])
         path_params = scope.get("path_params")
         return {
             "endpoint": self.endpoint,
@@ -347,7 +361,7 @@ class Route(PathRoute):
                 self.methods.add("HEAD")
         # What `matches` and `handle` check a request's method against.
         self.allowed_methods = STANDARD_METHODS if self.methods is None else self.methods
-        self.path_regex, self.path_format, self.param_convertors = compile_path(path)
+        self.compile(path)
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         child_scope = self.match_path(scope)
@@ -408,7 +422,7 @@ class WebSocketRoute(PathRoute):
         else:
             self.app = endpoint
         self.app = _wrap_middleware(self.app, middleware)
-        self.path_regex, self.path_format, self.param_convertors = compile_path(path)
+        self.compile(path)
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         child_scope = self.match_path(scope)
