@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import gc
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Coroutine, Iterator
@@ -320,3 +323,35 @@ def test_workers_idle_for_long_are_retired(monkeypatch: pytest.MonkeyPatch) -> N
         time.sleep(0.01)
     assert worker_threads() < before
     assert worker_threads() <= 2
+
+
+FORK_SCRIPT = """
+import asyncio, os, signal, sys, time
+from ferry.asgi import run_in_threadpool
+
+asyncio.run(run_in_threadpool(abs, -1))  # leaves an idle worker thread behind
+pid = os.fork()
+if pid == 0:
+    os._exit(asyncio.run(run_in_threadpool(abs, -7)))
+for _ in range(1000):  # ten seconds at most, then the child is ended and the test fails
+    done, status = os.waitpid(pid, os.WNOHANG)
+    if done:
+        sys.exit(os.waitstatus_to_exitcode(status))
+    time.sleep(0.01)
+os.kill(pid, signal.SIGKILL)
+os.waitpid(pid, 0)
+sys.exit("the child hung")
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_starts_its_own_workers() -> None:
+    # The parent's idle workers are threads the child does not have; handing a job to one
+    # of them would hang the child.
+    done = subprocess.run(
+        [sys.executable, "-W", "ignore::DeprecationWarning", "-c", FORK_SCRIPT],
+        timeout=30,
+        capture_output=True,
+        check=False,
+    )
+    assert done.returncode == 7, done.stderr.decode()

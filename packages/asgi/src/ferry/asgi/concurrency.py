@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
+import os
 import queue
 import threading
 import time
@@ -159,6 +160,8 @@ class _Worker:
 
 # Idle workers, the most recently used last. Shared by all event loops: a job carries its loop.
 _idle_workers: deque[_Worker] = deque()
+# A forked child has none of its parent's threads: it must not hand jobs to their queues.
+os.register_at_fork(after_in_child=_idle_workers.clear)
 
 
 def _make_idle(worker: _Worker) -> None:
