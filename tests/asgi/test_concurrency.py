@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import gc
 import os
@@ -10,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Callable, Coroutine, Iterator
 from typing import Any
 
@@ -199,31 +201,106 @@ def test_a_cancelled_caller_waits_for_its_call_to_finish(run: Callable[[Main], A
     assert events == ["call finished", "caller resumed", "task group done"]
 
 
-def test_a_second_cancellation_does_not_cut_the_wait_short() -> None:
+def test_a_plain_asyncio_cancellation_leaves_the_call_running() -> None:
+    # As with anyio: only anyio cancel scopes are held off; asyncio.wait_for returns at once.
     events: list[str] = []
+    release = threading.Event()
+
+    def slow() -> None:
+        assert release.wait(5)
+        events.append("call finished")
 
     async def main() -> None:
-        started = threading.Event()
-        release = threading.Event()
-
-        def slow() -> None:
-            started.set()
-            assert release.wait(5)
-            events.append("call finished")
-
-        task = asyncio.create_task(run_in_threadpool(slow))
-        assert await asyncio.to_thread(started.wait, 5)
-        for _ in range(3):
-            task.cancel()
-            await asyncio.sleep(0.01)
-            assert not task.done()
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(run_in_threadpool(slow), 0.01)
+        events.append("caller timed out")
         release.set()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-        events.append("caller done")
+        # The limiter token came back: a next call runs (it may wait for `slow` to end).
+        anyio.to_thread.current_default_thread_limiter().total_tokens = 1
+        await run_in_threadpool(events.append, "next call")
 
     asyncio.run(main())
-    assert events == ["call finished", "caller done"]
+    assert events[0] == "caller timed out"
+    assert sorted(events[1:]) == ["call finished", "next call"]
+
+
+def test_a_caller_cancelled_before_the_call_does_not_make_it(run: Callable[[Main], Any]) -> None:
+    calls: list[str] = []
+
+    async def main() -> None:
+        with anyio.CancelScope() as scope:
+            scope.cancel()
+            await run_in_threadpool(calls.append, "made")
+
+    run(main)
+    assert calls == []
+
+
+def test_waiting_for_a_call_under_a_cancelled_scope_does_not_spin(
+    run: Callable[[Main], Any],
+) -> None:
+    # The wait is shielded from anyio: were it not, anyio would cancel the waiting task again
+    # on every turn of the loop, and the loop would burn a core until the call returned.
+    async def main() -> float:
+        release = threading.Event()
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(run_in_threadpool, release.wait, 5)
+            await anyio.sleep(0.01)
+            tasks.cancel_scope.cancel()
+            used_before = time.process_time()
+            threading.Timer(0.3, release.set).start()
+        return time.process_time() - used_before
+
+    assert run(main) < 0.15
+
+
+def test_check_cancelled_stops_a_call_whose_caller_was_cancelled(
+    run: Callable[[Main], Any],
+) -> None:
+    outcome: list[str] = []
+
+    def until_cancelled() -> None:
+        for _ in range(500):  # 5 s at most
+            try:
+                anyio.from_thread.check_cancelled()
+            except BaseException:
+                outcome.append("stopped by the cancellation")
+                raise
+            time.sleep(0.01)
+        outcome.append("ran to the end")
+
+    async def main() -> None:
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(run_in_threadpool, until_cancelled)
+            await anyio.sleep(0.05)
+            tasks.cancel_scope.cancel()
+
+    run(main)
+    assert outcome == ["stopped by the cancellation"]
+
+
+def test_from_thread_run_is_cancelled_with_the_caller(run: Callable[[Main], Any]) -> None:
+    outcome: list[str] = []
+
+    async def nap() -> None:
+        try:
+            await anyio.sleep(5)
+        except anyio.get_cancelled_exc_class():
+            outcome.append("nap cancelled")
+            raise
+
+    def call_back() -> None:
+        with contextlib.suppress(BaseException):
+            anyio.from_thread.run(nap)
+
+    async def main() -> None:
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(run_in_threadpool, call_back)
+            await anyio.sleep(0.05)
+            tasks.cancel_scope.cancel()
+
+    run(main)
+    assert outcome == ["nap cancelled"]
 
 
 def test_from_thread_run_gets_back_to_the_event_loop(run: Callable[[Main], Any]) -> None:
@@ -355,3 +432,54 @@ def test_a_forked_child_starts_its_own_workers() -> None:
         check=False,
     )
     assert done.returncode == 7, done.stderr.decode()
+
+
+def test_event_loops_that_made_calls_are_not_kept_alive() -> None:
+    loops: list[weakref.ref[asyncio.AbstractEventLoop]] = []
+    for _ in range(3):
+        loop = asyncio.new_event_loop()
+        loop.run_until_complete(run_in_threadpool(add, 1, 2))
+        loop.close()
+        loops.append(weakref.ref(loop))
+        del loop
+    gc.collect()
+    assert [ref() for ref in loops] == [None, None, None]
+
+
+def test_sniffio_finds_no_event_loop_inside_the_call() -> None:
+    sniffio = pytest.importorskip("sniffio")
+
+    def library() -> str:
+        try:
+            return str(sniffio.current_async_library())
+        except sniffio.AsyncLibraryNotFoundError:
+            return "none"
+
+    async def main() -> tuple[str, str]:
+        return sniffio.current_async_library(), await run_in_threadpool(library)
+
+    # anyio.run marks its context as "asyncio"; the worker thread runs no loop at all.
+    assert anyio.run(main, backend="asyncio") == ("asyncio", "none")
+
+
+def test_a_call_that_ends_while_its_loop_is_stopped_frees_its_worker() -> None:
+    started = threading.Event()
+    release = threading.Event()
+
+    def slow() -> None:
+        started.set()
+        assert release.wait(5)
+
+    loop = asyncio.new_event_loop()
+    abandoned = loop.create_task(run_in_threadpool(slow))
+    loop.run_until_complete(asyncio.to_thread(started.wait, 5))
+    idle_before = len(concurrency._idle_workers)
+    release.set()  # the report is queued on the stopped loop ...
+    deadline = time.monotonic() + 5
+    while len(concurrency._idle_workers) == idle_before and time.monotonic() < deadline:
+        time.sleep(0.01)
+    loop.close()  # ... and dropped with it; the worker is idle all the same
+    assert len(concurrency._idle_workers) == idle_before + 1
+    assert not abandoned.done()
+    del abandoned
+    gc.collect()

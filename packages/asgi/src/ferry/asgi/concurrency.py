@@ -5,25 +5,28 @@ iterators all go through these two functions; there is no second, synchronous re
 
 On asyncio (and uvloop) a call goes to a small pool of worker threads of this module's own: the
 job is put on an idle thread's queue and its result comes back with `call_soon_threadsafe`, one
-thread switch each way and nothing more. That is about a third of what `anyio.to_thread.run_sync`
-costs per call, and a sync endpoint pays it on every request. On any other backend (trio) the
-call goes to `anyio.to_thread.run_sync`. Either way, as with anyio:
+thread switch each way. That costs about half of what `anyio.to_thread.run_sync` does per call,
+and a sync endpoint pays it on every request. On any other backend (trio) the call goes to
+`anyio.to_thread.run_sync`. Either way the call behaves as under `anyio.to_thread.run_sync`:
 
 - at most as many calls run at once as anyio's default thread limiter allows (40 unless you set
   `anyio.to_thread.current_default_thread_limiter().total_tokens`); the rest wait their turn;
 - the caller's context variables are visible inside the call;
-- a caller that is cancelled still waits for its call to finish before the cancellation goes on,
-  so nothing the call uses is torn down under it;
-- `anyio.from_thread.run()` works inside the call, to get back to the event loop.
+- a caller in a cancelled anyio cancel scope (a task group, `anyio.fail_after`) is not started if
+  it was cancelled before the call, and otherwise waits for the call to return; a plain asyncio
+  cancellation (`task.cancel()`, `asyncio.wait_for`) returns at once and leaves the call running;
+- `anyio.from_thread.run()` and `anyio.from_thread.check_cancelled()` work inside the call.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import functools
 import os
 import queue
+import sys
 import threading
 import time
 import weakref
@@ -37,17 +40,6 @@ import anyio.to_thread
 
 P = ParamSpec("P")
 T = TypeVar("T")
-
-# A worker idle for this long is retired the next time a job is handed out.
-_MAX_IDLE_SECONDS = 10.0
-
-# Where anyio.from_thread looks for the event loop of the current worker thread. Private to
-# anyio, hence the fallback: without it, from_thread calls in a worker need an explicit token=.
-_anyio_threadlocals: threading.local | None
-try:
-    from anyio._core._eventloop import threadlocals as _anyio_threadlocals
-except ImportError:  # pragma: no cover
-    _anyio_threadlocals = None
 
 
 async def run_in_threadpool(func: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
@@ -89,16 +81,39 @@ async def iterate_in_threadpool(iterable: Iterable[T]) -> AsyncIterator[T]:
 
 
 # The asyncio side ---------------------------------------------------------------------------
+#
+# anyio.from_thread finds the event loop and the caller's cancel scope in thread-locals that
+# anyio's own workers set. They are private to anyio (hence the fallbacks: without them the
+# call still runs, and from_thread needs an explicit token=), and so is a scope's parent.
+
+_anyio_threadlocals: threading.local | None
+try:
+    from anyio._core._eventloop import threadlocals as _anyio_threadlocals
+except ImportError:  # pragma: no cover
+    _anyio_threadlocals = None
+
+# sniffio (if installed) must not report "asyncio" in a thread that runs no event loop.
+_async_library: contextvars.ContextVar[str | None] | None
+try:
+    from sniffio import current_async_library_cvar as _async_library
+except ImportError:  # pragma: no cover
+    _async_library = None
+
+# A worker idle for this long is retired when a job is next handed out.
+_MAX_IDLE_SECONDS = 10.0
 
 
 class _LoopState:
-    """What every job on one event loop needs: its thread limiter and its anyio token."""
+    """What every job on one event loop needs: its thread limiter and its anyio backend.
 
-    __slots__ = ("limiter", "token")
+    Kept in a weak dictionary keyed by the loop, so nothing here may refer to the loop.
+    """
+
+    __slots__ = ("backend", "limiter")
 
     def __init__(self) -> None:
         self.limiter = anyio.to_thread.current_default_thread_limiter()
-        self.token = anyio.lowlevel.current_token()
+        self.backend = anyio.lowlevel.current_token().backend_class
 
 
 _loop_states: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState] = (
@@ -109,24 +124,25 @@ _loop_states: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState] =
 class _Job:
     """One call to make in a worker thread, and how to report back to its event loop."""
 
-    __slots__ = ("args", "context", "finished", "func", "future", "loop", "on_finished", "token")
+    __slots__ = ("args", "backend", "cancel_scope", "context", "func", "future", "loop")
 
     def __init__(
         self,
         func: Callable[..., Any],
         args: tuple[Any, ...],
         loop: asyncio.AbstractEventLoop,
-        token: object,
+        backend: Any,
+        cancel_scope: anyio.CancelScope | None,
     ) -> None:
         self.func = func
         self.args = args
         self.context = contextvars.copy_context()
+        if _async_library is not None and _async_library.get() is not None:
+            self.context.run(_async_library.set, None)
         self.loop = loop
-        self.token = token
+        self.backend = backend
+        self.cancel_scope = cancel_scope  # what from_thread.check_cancelled() looks at
         self.future: asyncio.Future[Any] = loop.create_future()
-        self.finished = False
-        # Set only when the caller was cancelled and waits for the call to finish.
-        self.on_finished: asyncio.Future[None] | None = None
 
 
 class _Worker:
@@ -137,25 +153,35 @@ class _Worker:
     def __init__(self) -> None:
         self.jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self.idle_since = 0.0
-        # Daemon: an idle worker must not keep the interpreter alive at exit.
-        threading.Thread(target=self._run, name="ferry worker", daemon=True).start()
+        # An empty context of its own (Python 3.14 would copy the creator's): every job brings
+        # its caller's. Daemon: an idle worker must not keep the interpreter alive at exit.
+        options: dict[str, Any] = {}
+        if sys.version_info >= (3, 14):  # pragma: no cover
+            options["context"] = contextvars.Context()
+        thread = threading.Thread(target=self._run, name="ferry worker", daemon=True, **options)
+        thread.start()
 
     def _run(self) -> None:
         while (job := self.jobs.get()) is not None:
             if _anyio_threadlocals is not None:
-                _anyio_threadlocals.current_token = job.token
-                _anyio_threadlocals.current_cancel_scope = None
+                _anyio_threadlocals.current_token = anyio.lowlevel.EventLoopToken(
+                    job.backend, job.loop
+                )
+                _anyio_threadlocals.current_cancel_scope = job.cancel_scope
             result: Any = None
             error: BaseException | None = None
             try:
                 result = job.context.run(job.func, *job.args)
             except BaseException as exc:
                 error = exc
-            try:
-                job.loop.call_soon_threadsafe(_report, self, job, result, error)
-            except RuntimeError:  # the loop closed while the call ran: nobody is waiting
-                _make_idle(self)
-            del job, result, error  # an idle worker holds on to nothing
+            if _anyio_threadlocals is not None:  # an idle worker holds on to no loop
+                del _anyio_threadlocals.current_token, _anyio_threadlocals.current_cancel_scope
+            # Idle before reporting: a report that a stopped loop drops must not strand us.
+            _make_idle(self)
+            # RuntimeError: the loop closed while the call ran, so nobody is waiting.
+            with contextlib.suppress(RuntimeError):
+                job.loop.call_soon_threadsafe(_report, job, result, error)
+            del job, result, error  # nor on to the last call's objects
 
 
 # Idle workers, the most recently used last. Shared by all event loops: a job carries its loop.
@@ -174,30 +200,33 @@ def _take_idle_worker() -> _Worker:
         worker = _idle_workers.pop()
     except IndexError:
         return _Worker()
-    try:
-        oldest = _idle_workers[0]
-        if time.monotonic() - oldest.idle_since > _MAX_IDLE_SECONDS:
+    # Retire the workers idle for too long, the oldest first.
+    now = time.monotonic()
+    while _idle_workers:
+        try:
+            oldest = _idle_workers[0]
+            if now - oldest.idle_since <= _MAX_IDLE_SECONDS:
+                break
             _idle_workers.remove(oldest)
-            oldest.jobs.put(None)
-    except (IndexError, ValueError):  # another event loop's thread took it meanwhile
-        pass
+        except (IndexError, ValueError):  # another event loop's thread took it meanwhile
+            continue
+        oldest.jobs.put(None)
     return worker
 
 
-def _report(worker: _Worker, job: _Job, result: Any, error: BaseException | None) -> None:
+def _report(job: _Job, result: Any, error: BaseException | None) -> None:
     # Runs on the job's event loop.
-    _make_idle(worker)
-    job.finished = True
-    if job.on_finished is not None:
-        job.on_finished.set_result(None)
-    if job.future.done():  # the caller was cancelled
+    future = job.future
+    if future.done():  # the caller was cancelled and has moved on
         return
     if error is None:
-        job.future.set_result(result)
+        future.set_result(result)
     elif isinstance(error, StopIteration):  # a future cannot carry StopIteration
-        job.future.set_exception(RuntimeError("the call raised StopIteration"))
+        replacement = RuntimeError("the call raised StopIteration")
+        replacement.__cause__ = error
+        future.set_exception(replacement)
     else:
-        job.future.set_exception(error)
+        future.set_exception(error)
 
 
 async def _run_on_worker(
@@ -206,31 +235,19 @@ async def _run_on_worker(
     state = _loop_states.get(loop)
     if state is None:
         state = _loop_states[loop] = _LoopState()
+    await anyio.lowlevel.checkpoint_if_cancelled()
     borrower = asyncio.current_task()
     try:
         state.limiter.acquire_on_behalf_of_nowait(borrower)
     except anyio.WouldBlock:
         await state.limiter.acquire_on_behalf_of(borrower)
     try:
-        job = _Job(func, args, loop, state.token)
-        _take_idle_worker().jobs.put(job)
-        try:
+        # Shielded from anyio cancel scopes, not from task.cancel(): as anyio's own workers.
+        with anyio.CancelScope(shield=True) as shield:
+            caller_scope: anyio.CancelScope | None = getattr(shield, "_parent_scope", None)
+            job = _Job(func, args, loop, state.backend, caller_scope)
+            _take_idle_worker().jobs.put(job)
             result: T = await job.future
-        except asyncio.CancelledError:
-            await _wait_until_finished(job)
-            raise
         return result
     finally:
         state.limiter.release_on_behalf_of(borrower)
-
-
-async def _wait_until_finished(job: _Job) -> None:
-    """Wait, through further cancellations, until the job's call has returned."""
-    if job.finished:
-        return
-    on_finished = job.on_finished = job.loop.create_future()
-    while not on_finished.done():
-        try:
-            await asyncio.shield(on_finished)
-        except asyncio.CancelledError:
-            continue
