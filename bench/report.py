@@ -612,8 +612,9 @@ def render(results: dict[str, Any], charts: dict[str, str]) -> str:
         "",
         f"Written by `make bench` ({meta.get('mode', 'full')} mode) on {meta.get('started', '?')}, "
         f"in {number(meta.get('duration_seconds'), 0)} s. Run it again with `make bench` "
-        "(about 11 minutes) or `make bench BENCH_ARGS=--quick` (under 3); `bench/README.md` "
-        "describes the harness. The raw numbers are in `performance/results.json`.",
+        "(about 15 minutes on two cores) or `make bench BENCH_ARGS=--quick` (under 3); "
+        "`bench/README.md` describes the harness. The raw numbers are in "
+        "`performance/results.json`.",
         "",
     ]
     if meta.get("mode") == "quick":
